@@ -1,0 +1,89 @@
+//! `iexec-llm`: the command line. All the work is in the library (`app::run`).
+
+use app::run::{Options, EXIT_NO_OUTPUT};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+PARAMETERS (key=value; under iExec they are the deal's iexec_args, public on chain):
+  prompt=TEXT        the prompt (or give it as free text: every argument that is not key=value)
+  system=TEXT        system prompt (chat template only)
+  max_tokens=N       most tokens to generate, 1..32768            [default: 512]
+  temperature=X      0 = greedy, up to 2                          [default: 0.6]
+  top_p=X            nucleus sampling mass, (0, 1]                [default: 0.95]
+  seed=N             sampler seed, same seed = same answer         [default: 0]
+  template=chat|raw  render the model's chat template, or not     [default: chat]
+  context=N          largest prompt + answer in tokens, 16..131072 [default: 4096]
+  time_budget=S      stop generating S seconds after start        [default: 270]
+
+CONFIDENTIAL PROMPT (never logged; result.json keeps only its sha256), instead of prompt=:
+  IEXEC_REQUESTER_SECRET_1, the protected dataset ($IEXEC_IN/$IEXEC_DATASET_FILENAME),
+  or input file 1 (IEXEC_INPUT_FILE_NAME_1 in IEXEC_INPUT_FILES_FOLDER).
+
+OUTPUT (in --out, or $IEXEC_OUT under a worker):
+  result.json    deterministic result: answer, reasoning, finish_reason, usage, parameters,
+                 prompt sha256, model sha256, binary sha256
+  computed.json  deterministic-output-path (and error-message on failure)
+  metrics.json   load time, prefill and decode tokens/s, peak RSS
+
+EXIT STATUS: 0 answered, 1 failed (error result written), 2 no output could be written.
+
+EXAMPLE:
+  iexec-llm --model SmolLM2-135M-Instruct.Q4_1.gguf --model-sha256 b179c952... \\
+      --out out max_tokens=64 temperature=0 \"What is the capital of France?\"";
+
+/// Answers a prompt with a pinned GGUF model, as an iExec iApp or from a shell.
+#[derive(Parser, Debug)]
+#[command(name = "iexec-llm", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// GGUF model file (llama or qwen2 architecture).
+    #[arg(long, value_name = "PATH", default_value = app::DEFAULT_MODEL_PATH)]
+    model: PathBuf,
+    /// sha256 the model file must have; the app refuses any other file.
+    #[arg(long, value_name = "HEX", default_value = app::PINNED_MODEL_SHA256,
+          value_parser = parse_sha256)]
+    model_sha256: String,
+    /// Use this tokenizer.json instead of the tokenizer in the GGUF file.
+    #[arg(long, value_name = "PATH")]
+    tokenizer: Option<PathBuf>,
+    /// Write result.json, computed.json and metrics.json here [default: $IEXEC_OUT].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Task parameters (key=value) and free-text prompt; see PARAMETERS below.
+    #[arg(
+        value_name = "PARAMS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    params: Vec<String>,
+}
+
+fn parse_sha256(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "expected 64 hex digits, got {} characters",
+            s.len()
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_NO_OUTPUT } else { 0 });
+        }
+    };
+    let opts = Options {
+        model: cli.model,
+        model_sha256: cli.model_sha256,
+        tokenizer: cli.tokenizer,
+        out: cli.out,
+        params: cli.params,
+    };
+    ExitCode::from(app::run::run(&opts, &app::iexec::Env::from_process()))
+}

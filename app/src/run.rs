@@ -1,0 +1,333 @@
+//! One task, start to finish, as numbered steps. Whatever step fails, the outputs are still
+//! written: an error `result.json` that keeps what was known (and any partial answer),
+//! `computed.json` with `error-message`, and a clear line on stderr.
+
+use crate::error::Error;
+use crate::generate::{self, FinishReason};
+use crate::iexec::{self, Env, OutDir, COMPUTED_FILE, METRICS_FILE, RESULT_FILE};
+use crate::log::Log;
+use crate::model::Model;
+use crate::params;
+use crate::result::{
+    peak_rss_bytes, rate, AppRecord, ErrorRecord, Metrics, ModelRecord, PromptRecord, Status,
+    TaskResult, Usage, SCHEMA,
+};
+use crate::template;
+use crate::tokenizer::Tokenizer;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options that do not come from the task's arguments (command-line flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// GGUF model file.
+    pub model: PathBuf,
+    /// Pinned sha256 of the model file, lowercase hex.
+    pub model_sha256: String,
+    /// A `tokenizer.json` to use instead of the GGUF's tokenizer.
+    pub tokenizer: Option<PathBuf>,
+    /// Output directory; `IEXEC_OUT` when not given.
+    pub out: Option<PathBuf>,
+    /// The task's arguments (`key=value` and free text).
+    pub params: Vec<String>,
+}
+
+/// Exit status: the task ran and its result was written.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the task failed; an error result was written.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: no result could be written at all (output directory unusable).
+pub const EXIT_NO_OUTPUT: u8 = 2;
+
+/// Runs one task. Under a worker (`IEXEC_OUT` set) logs are JSON lines on stdout; otherwise
+/// the answer streams to stdout and progress goes to stderr.
+pub fn run(opts: &Options, env: &Env) -> u8 {
+    let started = Instant::now();
+    let log = Log::new(env.iexec_out().is_some());
+
+    // Step 1: the output directory must be writable before any work is done.
+    let out = match opts.out.clone().or_else(|| env.iexec_out()) {
+        None => None,
+        Some(dir) => match OutDir::open(dir) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                log.error(e.kind(), &e.to_string());
+                return EXIT_NO_OUTPUT;
+            }
+        },
+    };
+
+    let mut task = Task {
+        log,
+        result: TaskResult {
+            schema: SCHEMA,
+            status: Status::Ok,
+            answer: String::new(),
+            reasoning: None,
+            finish_reason: None,
+            usage: Usage::default(),
+            parameters: None,
+            prompt: None,
+            model: ModelRecord {
+                file: opts
+                    .model
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: None,
+                architecture: None,
+            },
+            app: AppRecord {
+                version: env!("CARGO_PKG_VERSION"),
+                binary_sha256: None,
+            },
+            error: None,
+        },
+        metrics: Metrics::default(),
+    };
+    let outcome = task.run(opts, env, started);
+    if let Err(e) = &outcome {
+        task.result.status = Status::Error;
+        task.result.error = Some(ErrorRecord {
+            kind: e.kind(),
+            message: e.to_string(),
+        });
+        task.log.error(e.kind(), &e.to_string());
+    }
+    task.metrics.total_seconds = started.elapsed().as_secs_f64();
+    task.metrics.peak_rss_bytes = peak_rss_bytes();
+
+    // Last step: write everything, even after a failure.
+    let Some(out) = out else {
+        return if outcome.is_ok() {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        };
+    };
+    let written = out
+        .write_json(RESULT_FILE, &task.result)
+        .and_then(|_| out.write_json(METRICS_FILE, &task.metrics))
+        .and_then(|_| out.write_computed(outcome.as_ref().err().map(|e| e.to_string()).as_deref()));
+    match written {
+        Err(e) => {
+            task.log.error(e.kind(), &e.to_string());
+            EXIT_NO_OUTPUT
+        }
+        Ok(()) => {
+            let digest = sha256_file(&out.path(RESULT_FILE)).unwrap_or_default();
+            task.log.event(
+                "result-written",
+                json!({ "file": RESULT_FILE, "sha256": digest, "computed": COMPUTED_FILE,
+                        "status": task.result.status }),
+            );
+            if outcome.is_ok() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+struct Task {
+    log: Log,
+    result: TaskResult,
+    metrics: Metrics,
+}
+
+impl Task {
+    fn run(&mut self, opts: &Options, env: &Env, started: Instant) -> Result<(), Error> {
+        let log = self.log;
+        // Step 2: what is running.
+        self.result.app.binary_sha256 = std::env::current_exe()
+            .ok()
+            .and_then(|p| sha256_file(&p).ok());
+        log.event(
+            "start",
+            json!({ "version": self.result.app.version,
+                    "binary_sha256": self.result.app.binary_sha256 }),
+        );
+
+        // Step 3: parameters and prompt. Only digests of the prompt are ever logged.
+        let args = params::parse(&opts.params)?;
+        self.result.parameters = Some(args.gen.clone());
+        let (prompt, source) = iexec::resolve_prompt(args.prompt, env)?;
+        let record = PromptRecord {
+            source,
+            sha256: sha256_hex(prompt.as_bytes()),
+            system_sha256: args.system.as_deref().map(|s| sha256_hex(s.as_bytes())),
+        };
+        log.event(
+            "prompt",
+            json!({ "source": source, "confidential": source.confidential(),
+                    "sha256": record.sha256, "bytes": prompt.len() }),
+        );
+        self.result.prompt = Some(record);
+
+        // Step 4: the model file must be the pinned one, checked before it is parsed.
+        let t = Instant::now();
+        let path = &opts.model;
+        let shown = path.display().to_string();
+        let mut file = std::fs::File::open(path).map_err(|e| Error::ModelFile {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        log.event("model-hash", json!({ "file": self.result.model.file }));
+        let found = sha256_reader(&mut file).map_err(|e| Error::ModelFile {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let expected = opts.model_sha256.to_ascii_lowercase();
+        if found != expected {
+            return Err(Error::ModelDigest {
+                path: shown,
+                expected,
+                found,
+            });
+        }
+        self.result.model.sha256 = Some(found.clone());
+        self.metrics.hash_seconds = t.elapsed().as_secs_f64();
+        log.event("model-verified", json!({ "sha256": found }));
+
+        // Step 5: parse, build the tokenizer, load the weights.
+        let t = Instant::now();
+        let gguf = crate::gguf::read(&mut file)?;
+        let hp = crate::model::Hparams::from_gguf(&gguf.content)?;
+        self.result.model.architecture = Some(hp.arch.name());
+        let mut tok = Tokenizer::from_gguf(&gguf.content.metadata)?;
+        if let Some(tj) = &opts.tokenizer {
+            tok = Tokenizer::from_file(tj, &tok)?;
+        }
+        if tok.vocab_size() > hp.n_vocab {
+            return Err(Error::Model(format!(
+                "the tokenizer has {} tokens but the model only {}",
+                tok.vocab_size(),
+                hp.n_vocab
+            )));
+        }
+        let chat_template = gguf
+            .content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .cloned();
+        let gen = &args.gen;
+        log.event(
+            "model-load",
+            json!({ "architecture": hp.arch.name(), "layers": hp.n_layer,
+                    "hidden": hp.n_embd, "vocab": hp.n_vocab }),
+        );
+        let mut model = Model::load(gguf, &mut file, gen.context as usize)?;
+        self.metrics.load_seconds = t.elapsed().as_secs_f64();
+
+        // Step 6: the prompt as tokens, which must leave room for at least one more.
+        let p = template::build(
+            gen.template,
+            chat_template.as_deref(),
+            &tok,
+            args.system.as_deref(),
+            &prompt,
+        )?;
+        self.result.usage.prompt_tokens = p.tokens.len();
+        if p.tokens.len() >= model.context {
+            return Err(Error::PromptTooLong {
+                tokens: p.tokens.len(),
+                context: model.context,
+            });
+        }
+        log.event(
+            "prefill",
+            json!({ "prompt_tokens": p.tokens.len(), "context": model.context }),
+        );
+
+        // Step 7: generate, streaming locally; stop at the deadline.
+        let deadline = started + std::time::Duration::from_secs(u64::from(gen.time_budget));
+        let mut streamed = Vec::new();
+        let mut shown_text = String::new();
+        let stream = !log.is_json();
+        let out_of_time = || Instant::now() >= deadline;
+        let g = generate::generate(
+            &mut model,
+            &p.tokens,
+            gen,
+            &tok.end_of_generation,
+            out_of_time,
+            |t| {
+                if !stream {
+                    return;
+                }
+                streamed.push(t);
+                if let Ok(text) = tok.decode(&streamed) {
+                    // Print only whole characters: a token can end inside a multi-byte one.
+                    if !text.ends_with('\u{FFFD}') && text.len() > shown_text.len() {
+                        if let Some(new) = text.get(shown_text.len()..) {
+                            let mut so = std::io::stdout().lock();
+                            let _ = so.write_all(new.as_bytes());
+                            let _ = so.flush();
+                        }
+                        shown_text = text;
+                    }
+                }
+            },
+        );
+        if stream {
+            println!();
+        }
+
+        // Step 8: the answer, split from the reasoning.
+        let text = tok.decode(&g.tokens)?;
+        let (reasoning, answer) = template::split_reasoning(p.opens_think, &text);
+        self.result.answer = answer;
+        self.result.reasoning = reasoning;
+        self.result.finish_reason = Some(g.finish);
+        self.result.usage.completion_tokens = g.tokens.len();
+        let m = &mut self.metrics;
+        m.prefill_tokens = p.tokens.len();
+        m.prefill_seconds = g.prefill.as_secs_f64();
+        m.prefill_tokens_per_second = rate(p.tokens.len(), m.prefill_seconds);
+        m.decode_tokens = g.tokens.len();
+        m.decode_seconds = g.decode.as_secs_f64();
+        m.decode_tokens_per_second = rate(g.tokens.len(), m.decode_seconds);
+        log.event(
+            "generated",
+            json!({ "completion_tokens": g.tokens.len(), "finish_reason": g.finish,
+                    "answer_sha256": sha256_hex(self.result.answer.as_bytes()),
+                    "prefill_tokens_per_second": m.prefill_tokens_per_second,
+                    "decode_tokens_per_second": m.decode_tokens_per_second }),
+        );
+        match (g.finish, g.error) {
+            (FinishReason::Error, Some(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Lowercase hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Lowercase hex sha256 of a file.
+///
+/// # Errors
+/// The I/O error if the file cannot be read.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    sha256_reader(&mut std::fs::File::open(path)?)
+}
+
+fn sha256_reader<R: Read>(r: &mut R) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok(hex::encode(h.finalize()))
+}
