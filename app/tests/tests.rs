@@ -1,0 +1,7 @@
+//! Integration tests of the iApp: against llama.cpp's recorded outputs, and the iExec
+//! contract end to end through the binary. One test binary (`autotests = false`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod contract;
+mod reference;
