@@ -10,4 +10,9 @@ export SMOLLM2_GGUF="$("$root/scripts/fetch-small-model.sh")"
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --workspace
+log="$(mktemp)"
+cargo test --locked --workspace 2>&1 | tee "$log"
+# One closing line for the whole run (cargo prints one per test binary, the last often empty).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1);
+     if ($i ~ /^failed;?$/) f += $(i-1) } } END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"

@@ -164,7 +164,7 @@ impl Task {
         log.event(
             "prompt",
             json!({ "source": source, "confidential": source.confidential(),
-                    "sha256": record.sha256, "bytes": prompt.len() }),
+                    "sha256": record.sha256 }),
         );
         self.result.prompt = Some(record);
 

@@ -177,14 +177,21 @@ impl Tokenizer {
         Self::from_parts(tk, bos, add_bos, end_of_generation)
     }
 
-    /// Loads a Hugging Face `tokenizer.json`; `bos`/`eos` are looked up in it by the names the
-    /// GGUF gives (the GGUF's ids are kept when they agree with the file).
+    /// Loads a Hugging Face `tokenizer.json`, keeping the GGUF's BOS, end-of-generation ids and
+    /// add-BOS rule. Every added token of the file is treated as special, so that user text
+    /// can never produce one (`tokenizer.json` files mark some, like `<think>`, as not special).
     ///
     /// # Errors
     /// [`Error::Tokenizer`] if the file cannot be read or parsed.
     pub fn from_file(path: &std::path::Path, from_gguf: &Tokenizer) -> Result<Self, Error> {
-        let tk = tokenizers::Tokenizer::from_file(path)
+        let mut tk = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| tok(format!("cannot load {}: {e}", path.display())))?;
+        let added: Vec<tokenizers::AddedToken> = tk
+            .get_added_tokens_decoder()
+            .into_values()
+            .map(|t| tokenizers::AddedToken { special: true, ..t })
+            .collect();
+        tk.add_special_tokens(&added);
         Self::from_parts(
             tk,
             from_gguf.bos,
@@ -208,6 +215,16 @@ impl Tokenizer {
             add_bos,
             end_of_generation,
         })
+    }
+
+    /// Writes the tokenizer as a Hugging Face `tokenizer.json`.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the file cannot be written.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), Error> {
+        self.trusted
+            .save(path, true)
+            .map_err(|e| tok(format!("cannot write {}: {e}", path.display())))
     }
 
     /// Number of token ids, added tokens included.

@@ -98,6 +98,46 @@ fn special_tokens_round_trip_and_user_text_cannot_forge_them() {
 /// Runs where llama.cpp's choice is never close to a tie (its best-two margin stays at or above
 /// the fixture's `min_margin`): the app must produce the same tokens on its own.
 #[test]
+fn a_tokenizer_json_gives_the_same_ids_and_its_added_tokens_stay_special() {
+    let q = tokenizer(tiny_qwen2());
+    let dir = tempdir("tokenizer-json");
+    let path = dir.join("tokenizer.json");
+    q.save(&path).unwrap();
+    // As in DeepSeek's own tokenizer.json, <think> and </think> are not marked special.
+    let mut j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for t in j["added_tokens"].as_array_mut().unwrap() {
+        if t["content"].as_str().unwrap().contains("think>") {
+            t["special"] = false.into();
+        }
+    }
+    std::fs::write(&path, j.to_string()).unwrap();
+    let f = Tokenizer::from_file(&path, &q).unwrap();
+    for text in [
+        "<｜User｜>hi<｜Assistant｜><think>\n",
+        "abc 123 the",
+        "</think>",
+    ] {
+        assert_eq!(
+            f.encode_trusted(text).unwrap(),
+            q.encode_trusted(text).unwrap(),
+            "{text}"
+        );
+        assert_eq!(
+            f.encode_plain(text).unwrap(),
+            q.encode_plain(text).unwrap(),
+            "{text}"
+        );
+    }
+    let close = q.token_id("</think>").unwrap();
+    assert!(!f.encode_plain("</think>").unwrap().contains(&close));
+    assert_eq!(
+        (f.bos, f.add_bos, &f.end_of_generation),
+        (q.bos, q.add_bos, &q.end_of_generation)
+    );
+}
+
+#[test]
 fn greedy_generation_matches_llama_cpp_token_for_token() {
     let (mut model, tok, _) = load(&smollm2(), 512);
     let runs = reference()["smollm2"]["greedy_free"].as_array().unwrap();
