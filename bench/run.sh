@@ -14,7 +14,8 @@ cd "$root"
 threads="${1:-2}"
 model="${2:-}"
 
-cargo build --quiet --release -p app --bin iexec-llm-bench -p gguf-synth
+cargo build --quiet --release -p app --bin iexec-llm-bench
+cargo build --quiet --release -p gguf-synth
 if [ -z "$model" ]; then
   model=.cache/synth/r1-1.5b-q4_k_m.gguf
   if [ ! -f "$model" ]; then
