@@ -1,13 +1,19 @@
 //! Independent verifier for the iExec LLM app. It trusts no output of the build or the
 //! worker: it recomputes.
 //!
-//! Today: [`measure`] recomputes an OCI image layout's digests (blobs, diff_ids, every file's
-//! sha256) and compares them with the build's `measurement.json`. TDX quote verification and
-//! iExec result checks build on the same [`report`] types.
+//! - [`measure`] recomputes an OCI image layout's digests (blobs, diff_ids, every file's
+//!   sha256) and compares them with the build's `measurement.json`.
+//! - [`quote`] parses TDX (v4, v5) and SGX (v3) quotes into typed views; [`decode`] lists
+//!   their fields; [`dcap`] runs the checks that need no collateral (PCK chain to the pinned
+//!   Intel root, QE report signature and binding, quote signature). Collateral, TCB
+//!   evaluation and policy come next.
 #![deny(missing_docs)]
 
+pub mod dcap;
+pub mod decode;
 pub mod error;
 pub mod measure;
+pub mod quote;
 pub mod report;
 
 pub use error::Error;

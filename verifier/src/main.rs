@@ -19,6 +19,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print every field of a TDX (v4, v5) or SGX (v3) quote, binary or hex, and the checks
+    /// that need no collateral: PCK chain to the pinned Intel root, QE report signature,
+    /// QE report binding, quote signature.
+    Decode {
+        /// The quote file (binary, or hex text).
+        quote: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute every digest of an OCI image layout and, with --expected, compare it with
     /// the build's measurement.json.
     ///
@@ -53,6 +63,29 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
+        Command::Decode { quote, json } => {
+            let raw =
+                std::fs::read(&quote).map_err(|e| anyhow::anyhow!("{}: {e}", quote.display()))?;
+            let bytes = verifier::quote::decode_file_bytes(&raw)?;
+            let q = verifier::quote::parse(&bytes)?;
+            let fields = verifier::decode::fields(&q);
+            let report = Report {
+                checks: verifier::dcap::verify_signatures(&q),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"fields": fields, "signatures_verified": report.passed(),
+                                       "checks": report.checks})
+                );
+            } else {
+                for (k, v) in &fields {
+                    println!("{k:<24} {v}");
+                }
+                print!("{}", report.human());
+            }
+            Ok(report.passed())
+        }
         Command::Measure {
             oci_dir,
             expected,
