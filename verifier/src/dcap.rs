@@ -72,6 +72,36 @@ fn verify_raw(key: &VerifyingKey, msg: &[u8], sig: &[u8; 64]) -> Result<(), Stri
         .map_err(|_| "signature does not verify".to_string())
 }
 
+/// Verifies a raw r ‖ s ECDSA-P256/SHA-256 signature over `msg` with a certificate's key.
+///
+/// # Errors
+/// A message if the key or signature is malformed or the signature does not verify.
+pub fn verify_raw_with_cert(
+    cert: &X509Certificate<'_>,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), String> {
+    let sig: &[u8; 64] = sig
+        .try_into()
+        .map_err(|_| format!("signature is {} bytes, not 64", sig.len()))?;
+    verify_raw(&cert_key(cert)?, msg, sig)
+}
+
+/// Verifies a DER ECDSA-P256/SHA-256 signature over `msg` with a certificate's key (CRLs).
+///
+/// # Errors
+/// A message if the key or signature is malformed or the signature does not verify.
+pub fn verify_der_with_cert(
+    cert: &X509Certificate<'_>,
+    msg: &[u8],
+    der_sig: &[u8],
+) -> Result<(), String> {
+    let sig = Signature::from_der(der_sig).map_err(|e| format!("malformed signature: {e}"))?;
+    cert_key(cert)?
+        .verify(msg, &sig)
+        .map_err(|_| "signature does not verify".to_string())
+}
+
 /// Verifies a certificate's signature with its issuer's key (ECDSA-P256/SHA-256, the only
 /// algorithm in Intel's PKI).
 pub fn verify_cert_signature(

@@ -9,11 +9,16 @@
 //!   evaluation and policy come next.
 #![deny(missing_docs)]
 
+pub mod collateral;
 pub mod dcap;
 pub mod decode;
 pub mod error;
 pub mod measure;
+pub mod pck;
+pub mod policy;
 pub mod quote;
 pub mod report;
+pub mod tcb;
+pub mod verify;
 
 pub use error::Error;

@@ -185,3 +185,313 @@ fn truncated_or_malformed_quotes_are_errors_not_panics() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+fn collateral(v: &Value) -> verifier::collateral::Collateral {
+    let c = &v["collateral"];
+    if let Some(f) = c["file"].as_str() {
+        return verifier::collateral::Collateral::from_bundle(&load(&format!("tdx/{f}"))).unwrap();
+    }
+    let f = |k: &str| load(&format!("tdx/{}", c[k].as_str().unwrap()));
+    verifier::collateral::Collateral::from_files(
+        &f("tcb_info"),
+        &f("qe_identity"),
+        &f("pck_crl"),
+        &f("root_ca_crl"),
+        &f("tcb_signing_chain"),
+    )
+    .unwrap()
+}
+
+/// Every vector at its stated time: the status and advisories Intel's QVL logic gives, or
+/// its rejection; every other check passes.
+#[test]
+fn every_vector_gives_intel_qvl_status_at_its_time() {
+    let mut n = 0;
+    for v in vectors() {
+        let id = v["id"].as_str().unwrap();
+        let Some(now) = v["time_unix"].as_i64() else {
+            continue;
+        }; // S15: synthetic PKI, no time
+        let bytes = quote_bytes(&v);
+        let q = quote::parse(&bytes).unwrap();
+        let r = verifier::verify::verify(&q, &collateral(&v), now, &Default::default());
+        let exp = &v["expected_intel_qvl_logic"];
+        let failed: Vec<&verifier::report::Check> = r.report.failures().collect();
+        if let Some(status) = exp["status"].as_str() {
+            assert!(failed.is_empty(), "{id}: {failed:#?}");
+            let tcb = r.tcb.as_ref().unwrap();
+            assert_eq!(tcb.status.name(), status, "{id}");
+            let adv: Vec<&str> = exp["advisory_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(tcb.advisory_ids, adv, "{id}");
+        } else {
+            let reject = exp["reject"].as_str().unwrap();
+            assert!(reject.contains("TCB_NOT_SUPPORTED"), "{id}: {reject}");
+            assert_eq!(failed.len(), 1, "{id}: {failed:#?}");
+            assert_eq!(failed[0].name, "TCB evaluation", "{id}");
+            assert!(
+                failed[0].found.contains("no matching TCB level"),
+                "{id}: {:?}",
+                failed[0]
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, 15);
+}
+
+fn verify_at(id: &str, shift: i64) -> (Value, verifier::verify::Verification) {
+    let v = vectors().into_iter().find(|v| v["id"] == id).unwrap();
+    let bytes = quote_bytes(&v);
+    let q = quote::parse(&bytes).unwrap();
+    let now = v["time_unix"].as_i64().unwrap() + shift;
+    let r = verifier::verify::verify(&q, &collateral(&v), now, &Default::default());
+    (v, r)
+}
+
+/// One second past the end of each vector's collateral window, something has expired.
+#[test]
+fn one_second_past_the_collateral_window_fails_with_an_expiry_reason() {
+    let mut n = 0;
+    for v in vectors() {
+        let (Some(now), Some(end)) = (v["time_unix"].as_i64(), v["collateral_window"][1].as_str())
+        else {
+            continue;
+        };
+        let end = verifier::collateral::parse_time(end).unwrap();
+        let id = v["id"].as_str().unwrap();
+        let (_, r) = verify_at(id, end + 1 - now);
+        let expired: Vec<_> = r
+            .report
+            .failures()
+            .filter(|c| {
+                c.name.contains("current at")
+                    && (c.found.contains("expired") || c.found.contains("outside"))
+            })
+            .collect();
+        assert!(
+            !expired.is_empty(),
+            "{id}: {:#?}",
+            r.report.failures().collect::<Vec<_>>()
+        );
+        // At the very end of the window it still holds.
+        let (_, r) = verify_at(id, end - now);
+        assert!(
+            r.report.failures().all(|c| !c.name.contains("current at")),
+            "{id} at the window's end"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 15);
+}
+
+#[test]
+fn certificates_outside_their_validity_fail() {
+    // go-tdx-guest's own negative case: in 2053 the PCK certificate has expired.
+    let (_, r) = verify_at("S6", 2_635_718_400 - 1_688_173_200);
+    let names: Vec<String> = r.report.failures().map(|c| c.name.clone()).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("PCK chain: ") && n.contains("PCK Certificate")),
+        "{names:?}"
+    );
+    // Before the PCK certificate was issued (S1's PCK: 2025-02-06).
+    let (_, r) = verify_at("S1", 1_700_000_000 - 1_752_919_234);
+    assert!(r
+        .report
+        .failures()
+        .any(|c| c.name.starts_with("PCK chain: ") && c.found.contains("not yet valid")));
+}
+
+#[test]
+fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
+    // S1's quote with S4's collateral: another FMSPC.
+    let vs = vectors();
+    let s1 = vs.iter().find(|v| v["id"] == "S1").unwrap();
+    let s4 = vs.iter().find(|v| v["id"] == "S4").unwrap();
+    let bytes = quote_bytes(s1);
+    let q = quote::parse(&bytes).unwrap();
+    let now = s4["time_unix"].as_i64().unwrap();
+    let r = verifier::verify::verify(&q, &collateral(s4), now, &Default::default());
+    let failed: Vec<&str> = r.report.failures().map(|c| c.name.as_str()).collect();
+    assert!(failed.contains(&"TCB info FMSPC = PCK FMSPC"), "{failed:?}");
+
+    // One character of the signed tcbInfo changed: its signature fails.
+    let mut c = collateral(s1);
+    c.tcb_info_json = c.tcb_info_json.replacen("UpToDate", "UpToDatf", 1);
+    let r = verifier::verify::verify(
+        &q,
+        &c,
+        s1["time_unix"].as_i64().unwrap(),
+        &Default::default(),
+    );
+    let failed: Vec<&str> = r.report.failures().map(|c| c.name.as_str()).collect();
+    assert!(failed.contains(&"TCB info signature"), "{failed:?}");
+
+    // A QE identity signature from the other file: fails.
+    let mut c = collateral(s1);
+    c.qe_identity_signature = collateral(s4).qe_identity_signature;
+    let r = verifier::verify::verify(
+        &q,
+        &c,
+        s1["time_unix"].as_i64().unwrap(),
+        &Default::default(),
+    );
+    assert!(r
+        .report
+        .failures()
+        .any(|c| c.name == "QE identity signature"));
+
+    // Swapped CRLs: each is signed by the wrong issuer.
+    let mut c = collateral(s1);
+    std::mem::swap(&mut c.root_ca_crl, &mut c.pck_crl);
+    let r = verifier::verify::verify(
+        &q,
+        &c,
+        s1["time_unix"].as_i64().unwrap(),
+        &Default::default(),
+    );
+    let failed: Vec<&str> = r.report.failures().map(|c| c.name.as_str()).collect();
+    assert!(
+        failed.contains(&"root CA CRL signature") && failed.contains(&"PCK CA CRL signature"),
+        "{failed:?}"
+    );
+
+    // Another trust root than the one the chain ends in.
+    let other = verifier::verify::Trust {
+        root_sha256: "00".repeat(32),
+    };
+    let r = verifier::verify::verify(
+        &q,
+        &collateral(s1),
+        s1["time_unix"].as_i64().unwrap(),
+        &other,
+    );
+    assert!(r
+        .report
+        .failures()
+        .any(|c| c.name.starts_with("PCK chain root")));
+}
+
+#[test]
+fn policy_rejects_debug_tds_and_service_tds_by_default_and_loosens_by_name() {
+    use verifier::policy::{check, Policy};
+    let run = |id: &str, p: &Policy| {
+        let v = vectors().into_iter().find(|v| v["id"] == id).unwrap();
+        let bytes = quote_bytes(&v);
+        let q = quote::parse(&bytes).unwrap();
+        let (_, r) = verify_at(id, 0);
+        check(p, &q, r.tcb.as_ref())
+            .into_iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+    };
+    let default = Policy::default();
+    assert!(run("S1", &default).is_empty(), "{:?}", run("S1", &default));
+    assert_eq!(
+        run("S9", &default),
+        vec!["policy: not a debug TD (TDATTRIBUTES.DEBUG = 0)"]
+    );
+    assert!(run(
+        "S9",
+        &Policy {
+            allow_debug_td: true,
+            ..Default::default()
+        }
+    )
+    .is_empty());
+    assert_eq!(
+        run("S13", &default),
+        vec!["policy: MRSERVICETD is zero (no service TD)"]
+    );
+    assert!(run(
+        "S13",
+        &Policy {
+            allow_any_mr_servicetd: true,
+            ..Default::default()
+        }
+    )
+    .is_empty());
+    let s12 = run("S12", &default);
+    assert!(
+        s12.contains(&"policy: TCB status accepted".to_string()),
+        "{s12:?}"
+    );
+    assert!(
+        s12.contains(&"policy: SEPT_VE_DISABLE set (TDATTRIBUTES bit 28)".to_string()),
+        "{s12:?}"
+    );
+    let loose = Policy {
+        accepted_tcb_statuses: Some(vec!["UpToDate".into(), "OutOfDate".into()]),
+        allow_sept_ve_enabled: true,
+        ..Default::default()
+    };
+    assert!(run("S12", &loose).is_empty());
+    // Expected measurements: S1's own pass, one flipped nibble fails naming the register.
+    let f = &vectors().into_iter().find(|v| v["id"] == "S1").unwrap()["quote_fields"];
+    let mut p = Policy {
+        mr_td: Some(f["mr_td"].as_str().unwrap().into()),
+        rtmr: [0, 1, 2, 3].map(|i| Some(f[format!("rtmr{i}")].as_str().unwrap().to_string())),
+        report_data: Some(f["report_data"].as_str().unwrap().into()),
+        min_tee_tcb_svn: Some(f["tee_tcb_svn"].as_str().unwrap().into()),
+        ..Default::default()
+    };
+    assert!(run("S1", &p).is_empty());
+    p.rtmr[2] = Some(format!("f{}", &f["rtmr2"].as_str().unwrap()[1..]));
+    p.min_tee_tcb_svn = Some(format!("07{}", &f["tee_tcb_svn"].as_str().unwrap()[2..]));
+    assert_eq!(
+        run("S1", &p),
+        vec!["policy: RTMR2", "policy: TEE_TCB_SVN at least the minimum"]
+    );
+}
+
+#[test]
+fn check_quote_cli_exit_status_and_json() {
+    let dir = testdata().join("tdx");
+    let quote = dir.join("dcap-qvl/tdx_quote");
+    let bundle = dir.join("dcap-qvl/tdx_quote_collateral.json");
+    load("tdx/dcap-qvl/tdx_quote");
+    load("tdx/dcap-qvl/tdx_quote_collateral.json");
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_verifier"))
+            .arg("check-quote")
+            .arg(&quote)
+            .arg("--collateral")
+            .arg(&bundle)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    let (code, out, _) = run(&["--at", "1752919234", "--json"]);
+    assert_eq!(code, Some(0));
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["verified"], true);
+    assert_eq!(j["tcb_status"], "UpToDate");
+    assert_eq!(j["advisory_ids"], serde_json::json!([]));
+    assert_eq!(j["failed"], serde_json::json!([]));
+
+    let (code, out, _) = run(&["--at", "2025-07-19T10:16:04Z", "--json"]);
+    assert_eq!(code, Some(1));
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["verified"], false);
+    assert!(j["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"].as_str().unwrap().starts_with("TCB info current")));
+
+    let (code, _, err) = run(&["--at", "yesterday"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not YYYY-MM-DDThh:mm:ssZ"), "{err}");
+}

@@ -1,0 +1,142 @@
+//! Policy: what the relying party accepts, separate from the cryptographic checks. Intel's
+//! QVL gives a TCB status; whether a debug TD, a status other than UpToDate or a given MRTD is
+//! acceptable is decided here.
+//!
+//! Defaults are strict: only `UpToDate`, no debug TD (TDATTRIBUTES.TUD.DEBUG, bit 0), SEPT #VE
+//! disabled (TDATTRIBUTES bit 28, so the host cannot inject #VE on EPT violations), and
+//! MRSERVICETD all zero (no service TD bound). Each loosening has a name that says so.
+//! Expected values, when given, must match exactly.
+
+use crate::quote::{Body, Quote};
+use crate::report::Check;
+use crate::tcb::TcbResult;
+use serde::Deserialize;
+
+/// A policy, as read from a JSON file (`--policy`); every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Accepted TCB statuses [default: `["UpToDate"]`].
+    #[serde(default)]
+    pub accepted_tcb_statuses: Option<Vec<String>>,
+    /// Accept a TD whose DEBUG attribute is set (its memory can be read by the host).
+    #[serde(default)]
+    pub allow_debug_td: bool,
+    /// Accept a TD with SEPT_VE_DISABLE clear.
+    #[serde(default)]
+    pub allow_sept_ve_enabled: bool,
+    /// Accept any MRSERVICETD (TD 1.5), when `mr_servicetd` is not given.
+    #[serde(default)]
+    pub allow_any_mr_servicetd: bool,
+    /// Expected MRTD, hex.
+    pub mr_td: Option<String>,
+    /// Expected RTMR0..3, hex; `null` entries are not checked.
+    #[serde(default)]
+    pub rtmr: [Option<String>; 4],
+    /// Expected MRCONFIGID, hex.
+    pub mr_config_id: Option<String>,
+    /// Expected MROWNER, hex.
+    pub mr_owner: Option<String>,
+    /// Expected MROWNERCONFIG, hex.
+    pub mr_owner_config: Option<String>,
+    /// Expected REPORTDATA, hex.
+    pub report_data: Option<String>,
+    /// Expected XFAM, hex.
+    pub xfam: Option<String>,
+    /// Minimum TEE_TCB_SVN, hex (16 bytes, compared component by component).
+    pub min_tee_tcb_svn: Option<String>,
+    /// Expected MRSERVICETD, hex (TD 1.5 quotes).
+    pub mr_servicetd: Option<String>,
+}
+
+/// The policy checks for a quote whose TCB evaluation gave `tcb`.
+pub fn check(p: &Policy, q: &Quote<'_>, tcb: Option<&TcbResult>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let accepted = p
+        .accepted_tcb_statuses
+        .clone()
+        .unwrap_or_else(|| vec!["UpToDate".into()]);
+    if let Some(t) = tcb {
+        out.push(Check {
+            name: "policy: TCB status accepted".into(),
+            pass: accepted.iter().any(|a| a == t.status.name()),
+            expected: accepted.join(" | "),
+            found: t.status.name().into(),
+        });
+    }
+    let Body::Td(td) = &q.body else { return out };
+    let bit = |byte: usize, bit: u8| {
+        td.td_attributes
+            .get(byte)
+            .is_some_and(|b| b & (1 << bit) != 0)
+    };
+    if !p.allow_debug_td {
+        out.push(Check {
+            name: "policy: not a debug TD (TDATTRIBUTES.DEBUG = 0)".into(),
+            pass: !td.debug(),
+            expected: "0".into(),
+            found: if td.debug() {
+                "1 (debug TD)".into()
+            } else {
+                "0".into()
+            },
+        });
+    }
+    if !p.allow_sept_ve_enabled {
+        let set = bit(3, 4); // bit 28
+        out.push(Check {
+            name: "policy: SEPT_VE_DISABLE set (TDATTRIBUTES bit 28)".into(),
+            pass: set,
+            expected: "1".into(),
+            found: if set { "1".into() } else { "0".into() },
+        });
+    }
+    let mut eq = |name: &str, want: &Option<String>, got: &[u8]| {
+        if let Some(w) = want {
+            out.push(Check::equal(
+                format!("policy: {name}"),
+                &w.to_ascii_lowercase(),
+                &hex::encode(got),
+            ));
+        }
+    };
+    eq("MRTD", &p.mr_td, td.mr_td);
+    for (i, want) in p.rtmr.iter().enumerate() {
+        if let Some(r) = td.rtmr.get(i) {
+            eq(&format!("RTMR{i}"), want, *r);
+        }
+    }
+    eq("MRCONFIGID", &p.mr_config_id, td.mr_config_id);
+    eq("MROWNER", &p.mr_owner, td.mr_owner);
+    eq("MROWNERCONFIG", &p.mr_owner_config, td.mr_owner_config);
+    eq("REPORTDATA", &p.report_data, td.report_data);
+    eq("XFAM", &p.xfam, td.xfam);
+    if let Some(min) = &p.min_tee_tcb_svn {
+        let ok = hex::decode(min)
+            .ok()
+            .filter(|m| m.len() == 16)
+            .is_some_and(|m| td.tee_tcb_svn.iter().zip(&m).all(|(v, m)| v >= m));
+        out.push(Check {
+            name: "policy: TEE_TCB_SVN at least the minimum".into(),
+            pass: ok,
+            expected: format!(">= {min}"),
+            found: hex::encode(td.tee_tcb_svn),
+        });
+    }
+    if let Some(st) = td.mr_servicetd {
+        match &p.mr_servicetd {
+            Some(w) => out.push(Check::equal(
+                "policy: MRSERVICETD",
+                &w.to_ascii_lowercase(),
+                &hex::encode(st),
+            )),
+            None if !p.allow_any_mr_servicetd => out.push(Check::equal(
+                "policy: MRSERVICETD is zero (no service TD)",
+                &"00".repeat(48),
+                &hex::encode(st),
+            )),
+            None => {}
+        }
+    }
+    out
+}
