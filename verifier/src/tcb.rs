@@ -64,6 +64,11 @@ pub enum Status {
     OutOfDate,
     OutOfDateConfigurationNeeded,
     Revoked,
+    /// TD 1.5: the platform and running module are current but the TD was launched on an
+    /// out-of-date module; relaunching it would make it UpToDate.
+    TDRelaunchAdvised,
+    /// As [`Status::TDRelaunchAdvised`], with configuration needed.
+    TDRelaunchAdvisedConfigurationNeeded,
 }
 
 impl Status {
@@ -94,7 +99,19 @@ impl Status {
             Status::OutOfDate => "OutOfDate",
             Status::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
             Status::Revoked => "Revoked",
+            Status::TDRelaunchAdvised => "TDRelaunchAdvised",
+            Status::TDRelaunchAdvisedConfigurationNeeded => "TDRelaunchAdvisedConfigurationNeeded",
         }
+    }
+
+    fn configuration_needed(self) -> bool {
+        matches!(
+            self,
+            Status::ConfigurationNeeded
+                | Status::OutOfDateConfigurationNeeded
+                | Status::ConfigurationAndSWHardeningNeeded
+                | Status::TDRelaunchAdvisedConfigurationNeeded
+        )
     }
 
     /// Converges a platform status with a module or QE status (QVL's rules).
@@ -109,6 +126,7 @@ impl Status {
                 | Status::ConfigurationAndSWHardeningNeeded
                 | Status::OutOfDateConfigurationNeeded => Status::OutOfDateConfigurationNeeded,
                 Status::Revoked => Status::Revoked,
+                relaunch => relaunch,
             },
             _ => self,
         }
@@ -145,76 +163,8 @@ pub fn evaluate(
     qe_id: &QeIdentity,
 ) -> Result<TcbResult, TcbError> {
     let mut advisories: Vec<String> = Vec::new();
-    // Step 1: platform level.
-    let svn = td.map(|t| t.tee_tcb_svn);
-    let tdx_from = match svn {
-        Some(s) if s[1] > 0 => 2,
-        _ => 0,
-    };
-    let level = tcb
-        .tcb_levels
-        .iter()
-        .find(|l| {
-            let sgx_ok = l.tcb.sgxtcbcomponents.len() == 16
-                && l.tcb
-                    .sgxtcbcomponents
-                    .iter()
-                    .zip(pck.cpu_svn_components)
-                    .all(|(c, p)| p >= c.svn);
-            let pce_ok = pck.pce_svn >= l.tcb.pcesvn;
-            let tdx_ok = match svn {
-                None => true,
-                Some(s) => {
-                    l.tcb.tdxtcbcomponents.len() == 16
-                        && l.tcb
-                            .tdxtcbcomponents
-                            .iter()
-                            .zip(s.iter())
-                            .skip(tdx_from)
-                            .all(|(c, v)| *v >= c.svn)
-                }
-            };
-            sgx_ok && pce_ok && tdx_ok
-        })
-        .ok_or(TcbError::NoMatchingTcbLevel)?;
-    let mut status = Status::parse(&level.tcb_status)?;
-    advisories.extend(level.advisory_ids.iter().cloned());
 
-    // Step 2: TDX module.
-    if let Some(td) = td {
-        let s = td.tee_tcb_svn;
-        if s[1] == 0 {
-            if let Some(m) = &tcb.tdx_module {
-                if !hex_eq_masked(td.mr_signer_seam, &m.mrsigner, &"FF".repeat(48))
-                    || !hex_eq_masked(td.seam_attributes, &m.attributes, &m.attributes_mask)
-                {
-                    return Err(TcbError::TdxModuleMismatch(
-                        "MRSIGNERSEAM or SEAMATTRIBUTES differ from tdxModule".into(),
-                    ));
-                }
-            }
-        } else {
-            let id = format!("TDX_{:02X}", s[1]);
-            let m = tcb
-                .tdx_module_identities
-                .iter()
-                .find(|m| m.id == id)
-                .ok_or_else(|| TcbError::TdxModuleMismatch(format!("no module identity {id}")))?;
-            if !hex_eq_masked(td.mr_signer_seam, &m.mrsigner, &"FF".repeat(48))
-                || !hex_eq_masked(td.seam_attributes, &m.attributes, &m.attributes_mask)
-            {
-                return Err(TcbError::TdxModuleMismatch(format!(
-                    "MRSIGNERSEAM or SEAMATTRIBUTES differ from {id}"
-                )));
-            }
-            let ml = first_isv_level(&m.tcb_levels, u16::from(s[0]))
-                .ok_or_else(|| TcbError::NoMatchingTdxModuleLevel(id.clone()))?;
-            status = status.converge(Status::parse(&ml.tcb_status)?);
-            advisories.extend(ml.advisory_ids.iter().cloned());
-        }
-    }
-
-    // Step 3: QE identity.
+    // QE identity first: its status takes part in the TD relaunch rule.
     let q = qe_id;
     let mismatch = |what: &str| TcbError::QeIdentityMismatch(what.into());
     if !hex_eq_masked(qe.mr_signer, &q.mrsigner, &"FF".repeat(32)) {
@@ -235,17 +185,295 @@ pub fn evaluate(
     }
     let ql = first_isv_level(&q.tcb_levels, qe.isv_svn)
         .ok_or(TcbError::NoMatchingQeLevel(qe.isv_svn))?;
-    status = status.converge(Status::parse(&ql.tcb_status)?);
-    advisories.extend(ql.advisory_ids.iter().cloned());
+    let qe_status = Status::parse(&ql.tcb_status)?;
 
+    // Step 1: platform level. SGX: components and PCE SVN; TDX: also TEE_TCB_SVN.
+    let sgx_match = |l: &&crate::collateral::TcbLevel| {
+        l.tcb.sgxtcbcomponents.len() == 16
+            && l.tcb
+                .sgxtcbcomponents
+                .iter()
+                .zip(pck.cpu_svn_components)
+                .all(|(c, p)| p >= c.svn)
+            && pck.pce_svn >= l.tcb.pcesvn
+    };
+    let sgx_level = tcb
+        .tcb_levels
+        .iter()
+        .find(sgx_match)
+        .ok_or(TcbError::NoMatchingTcbLevel)?;
+    let sgx_status = Status::parse(&sgx_level.tcb_status)?;
+    let Some(td) = td else {
+        advisories.extend(sgx_level.advisory_ids.iter().cloned());
+        advisories.extend(ql.advisory_ids.iter().cloned());
+        return Ok(finish(sgx_status.converge(qe_status), advisories));
+    };
+    let s = td.tee_tcb_svn;
+    let tdx_from = if s[1] > 0 { 2 } else { 0 };
+    let level = tcb
+        .tcb_levels
+        .iter()
+        .filter(sgx_match)
+        .find(|l| {
+            l.tcb.tdxtcbcomponents.len() == 16
+                && l.tcb
+                    .tdxtcbcomponents
+                    .iter()
+                    .zip(s.iter())
+                    .skip(tdx_from)
+                    .all(|(c, v)| *v >= c.svn)
+        })
+        .ok_or(TcbError::NoMatchingTcbLevel)?;
+    advisories.extend(level.advisory_ids.iter().cloned());
+
+    // Step 2: TDX module identity and status.
+    let (mrsigner, attributes, mask) = if s[1] == 0 {
+        match &tcb.tdx_module {
+            Some(m) => (
+                m.mrsigner.clone(),
+                m.attributes.clone(),
+                m.attributes_mask.clone(),
+            ),
+            None => {
+                return Err(TcbError::TdxModuleMismatch(
+                    "the TCB info has no tdxModule".into(),
+                ))
+            }
+        }
+    } else {
+        let m = module_identity(tcb, s[1])?;
+        (
+            m.mrsigner.clone(),
+            m.attributes.clone(),
+            m.attributes_mask.clone(),
+        )
+    };
+    if !hex_eq_masked(td.mr_signer_seam, &mrsigner, &"FF".repeat(48)) {
+        return Err(TcbError::TdxModuleMismatch(
+            "MRSIGNERSEAM differs from the TCB info".into(),
+        ));
+    }
+    if !hex_eq_masked(td.seam_attributes, &attributes, &mask) {
+        return Err(TcbError::TdxModuleMismatch(
+            "SEAMATTRIBUTES differ from the TCB info".into(),
+        ));
+    }
+    let module_status = if s[1] == 0 {
+        Status::UpToDate
+    } else {
+        let id = format!("TDX_{:02X}", s[1]);
+        let ml = first_isv_level(&module_identity(tcb, s[1])?.tcb_levels, u16::from(s[0]))
+            .ok_or(TcbError::NoMatchingTdxModuleLevel(id))?;
+        advisories.extend(ml.advisory_ids.iter().cloned());
+        Status::parse(&ml.tcb_status)?
+    };
+    let mut status = Status::parse(&level.tcb_status)?.converge(module_status);
+    if status == Status::Revoked {
+        return Ok(finish(status, advisories));
+    }
+
+    // Step 2b: TD 1.5 relaunch (QVL TDRelaunchCheck): the TD runs on an out-of-date module
+    // while the platform is current and TEE_TCB_SVN2 (the module it would get on relaunch)
+    // reaches the newest level.
+    if let Some(svn2) = td.tee_tcb_svn2 {
+        let qe_ok = matches!(qe_status, Status::UpToDate);
+        let sgx_ok = matches!(
+            sgx_status,
+            Status::UpToDate
+                | Status::SWHardeningNeeded
+                | Status::ConfigurationNeeded
+                | Status::ConfigurationAndSWHardeningNeeded
+        );
+        let tdx_out = matches!(
+            status,
+            Status::OutOfDate | Status::OutOfDateConfigurationNeeded
+        );
+        if qe_ok && sgx_ok && tdx_out && module_status == Status::OutOfDate {
+            let latest = tcb.tcb_levels.first().ok_or(TcbError::NoMatchingTcbLevel)?;
+            let comp = |i: usize| latest.tcb.tdxtcbcomponents.get(i).map_or(0, |c| c.svn);
+            let module_ok = if svn2[1] == 0 {
+                svn2[0] >= comp(0)
+            } else {
+                let m2 = module_identity(tcb, svn2[1])?;
+                let newest = m2
+                    .tcb_levels
+                    .first()
+                    .ok_or_else(|| TcbError::NoMatchingTdxModuleLevel(m2.id.clone()))?;
+                u16::from(svn2[0]) >= newest.tcb.isvsvn
+            };
+            if module_ok && svn2[2] >= comp(2) {
+                status = if sgx_status.configuration_needed() || status.configuration_needed() {
+                    Status::TDRelaunchAdvisedConfigurationNeeded
+                } else {
+                    Status::TDRelaunchAdvised
+                };
+            }
+        }
+    }
+
+    // Step 3: the QE.
+    advisories.extend(ql.advisory_ids.iter().cloned());
+    Ok(finish(status.converge(qe_status), advisories))
+}
+
+fn module_identity(
+    tcb: &TcbInfo,
+    version: u8,
+) -> Result<&crate::collateral::TdxModuleIdentity, TcbError> {
+    let id = format!("TDX_{version:02X}");
+    tcb.tdx_module_identities
+        .iter()
+        .find(|m| m.id.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| TcbError::TdxModuleMismatch(format!("no module identity {id}")))
+}
+
+fn finish(status: Status, mut advisories: Vec<String>) -> TcbResult {
     advisories.sort();
     advisories.dedup();
-    Ok(TcbResult {
+    TcbResult {
         status,
         advisory_ids: advisories,
-    })
+    }
 }
 
 fn first_isv_level(levels: &[IsvLevel], svn: u16) -> Option<&IsvLevel> {
     levels.iter().find(|l| svn >= l.tcb.isvsvn)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::collateral::{QeIdentity, TcbInfo};
+
+    fn tcb_info() -> TcbInfo {
+        let comps = |v: [u8; 3]| {
+            let mut c: Vec<serde_json::Value> =
+                v.iter().map(|s| serde_json::json!({"svn": s})).collect();
+            c.resize(16, serde_json::json!({"svn": 0}));
+            c
+        };
+        serde_json::from_value(serde_json::json!({
+            "id": "TDX", "version": 3, "issueDate": "2026-01-01T00:00:00Z",
+            "nextUpdate": "2026-02-01T00:00:00Z", "fmspc": "00", "pceId": "0000",
+            "tdxModule": {"mrsigner": "00".repeat(48), "attributes": "0000000000000000",
+                          "attributesMask": "FFFFFFFFFFFFFFFF"},
+            "tdxModuleIdentities": [{"id": "TDX_01", "mrsigner": "00".repeat(48),
+                "attributes": "0000000000000000", "attributesMask": "FFFFFFFFFFFFFFFF",
+                "tcbLevels": [
+                    {"tcb": {"isvsvn": 4}, "tcbDate": "x", "tcbStatus": "UpToDate"},
+                    {"tcb": {"isvsvn": 2}, "tcbDate": "x", "tcbStatus": "OutOfDate",
+                     "advisoryIDs": ["INTEL-SA-1"]}]}],
+            "tcbLevels": [
+                {"tcb": {"sgxtcbcomponents": comps([2, 2, 2]), "pcesvn": 11,
+                         "tdxtcbcomponents": comps([4, 1, 3])},
+                 "tcbDate": "x", "tcbStatus": "UpToDate"},
+                {"tcb": {"sgxtcbcomponents": comps([2, 2, 2]), "pcesvn": 11,
+                         "tdxtcbcomponents": comps([2, 1, 2])},
+                 "tcbDate": "x", "tcbStatus": "OutOfDate", "advisoryIDs": ["INTEL-SA-2"]}]
+        }))
+        .unwrap()
+    }
+
+    fn qe_identity() -> QeIdentity {
+        serde_json::from_value(serde_json::json!({
+            "id": "TD_QE", "version": 2, "issueDate": "x", "nextUpdate": "x",
+            "miscselect": "00000000", "miscselectMask": "FFFFFFFF",
+            "attributes": "00".repeat(16), "attributesMask": "00".repeat(16),
+            "mrsigner": "11".repeat(32), "isvprodid": 2,
+            "tcbLevels": [{"tcb": {"isvsvn": 4}, "tcbDate": "x", "tcbStatus": "UpToDate"}]
+        }))
+        .unwrap()
+    }
+
+    /// (TEE_TCB_SVN[0..3], TEE_TCB_SVN2[0..3] or none) -> status and advisories.
+    fn eval(svn: [u8; 3], svn2: Option<[u8; 3]>) -> Result<TcbResult, TcbError> {
+        let pck = PckExtensions {
+            cpu_svn_components: [2; 16],
+            pce_svn: 11,
+            fmspc: vec![0; 6],
+            pce_id: vec![0; 2],
+        };
+        let raw = [0u8; 384];
+        let (z16, z32, z48, z64, z8) = ([0u8; 16], [0x11u8; 32], [0u8; 48], [0u8; 64], [0u8; 8]);
+        let qe = SgxReport {
+            raw: &raw,
+            cpu_svn: &z16,
+            misc_select: 0,
+            attributes: &z16,
+            mr_enclave: &z32,
+            mr_signer: &z32,
+            isv_prod_id: 2,
+            isv_svn: 4,
+            report_data: &z64,
+        };
+        let mut tee = [0u8; 16];
+        tee[..3].copy_from_slice(&svn);
+        let mut tee2 = [0u8; 16];
+        if let Some(s2) = svn2 {
+            tee2[..3].copy_from_slice(&s2);
+        }
+        let td = TdReport {
+            tee_tcb_svn: &tee,
+            mr_seam: &z48,
+            mr_signer_seam: &z48,
+            seam_attributes: &z8,
+            td_attributes: &z8,
+            xfam: &z8,
+            mr_td: &z48,
+            mr_config_id: &z48,
+            mr_owner: &z48,
+            mr_owner_config: &z48,
+            rtmr: [&z48, &z48, &z48, &z48],
+            report_data: &z64,
+            tee_tcb_svn2: svn2.map(|_| &tee2),
+            mr_servicetd: svn2.map(|_| &z48),
+        };
+        evaluate(&pck, Some(&td), &qe, &tcb_info(), &qe_identity())
+    }
+
+    #[test]
+    fn module_and_relaunch_rules_follow_intel_qvl() {
+        let s = |r: Result<TcbResult, TcbError>| r.map(|t| (t.status, t.advisory_ids));
+        let adv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Current module on a current platform.
+        assert_eq!(s(eval([4, 1, 3], None)), Ok((Status::UpToDate, adv(&[]))));
+        // Out-of-date module: the platform level is current (index 0/1 are the module's), the
+        // module level converges it to OutOfDate.
+        assert_eq!(
+            s(eval([2, 1, 3], None)),
+            Ok((Status::OutOfDate, adv(&["INTEL-SA-1"])))
+        );
+        // TD 1.5 on that module, whose relaunch would get the newest module: relaunch advised.
+        assert_eq!(
+            s(eval([2, 1, 3], Some([4, 1, 3]))),
+            Ok((Status::TDRelaunchAdvised, adv(&["INTEL-SA-1"])))
+        );
+        // ... but not when the relaunch module is not the newest either.
+        assert_eq!(
+            s(eval([2, 1, 3], Some([3, 1, 3]))).map(|x| x.0),
+            Ok(Status::OutOfDate)
+        );
+        // A TD behind on TDX component 2 too is advised to relaunch when TEE_TCB_SVN2 (what a
+        // relaunch gets) reaches the newest level on both module and component 2...
+        assert_eq!(
+            s(eval([2, 1, 2], Some([4, 1, 3]))).map(|x| x.0),
+            Ok(Status::TDRelaunchAdvised)
+        );
+        // ... and not when component 2 would stay behind.
+        assert_eq!(
+            s(eval([2, 1, 2], Some([4, 1, 2]))).map(|x| x.0),
+            Ok(Status::OutOfDate)
+        );
+        // Unknown module version, no level at all.
+        assert!(matches!(
+            eval([4, 7, 3], None),
+            Err(TcbError::TdxModuleMismatch(_))
+        ));
+        assert_eq!(
+            eval([1, 1, 3], None),
+            Err(TcbError::NoMatchingTdxModuleLevel("TDX_01".into()))
+        );
+        assert_eq!(eval([4, 0, 1], None), Err(TcbError::NoMatchingTcbLevel));
+    }
 }

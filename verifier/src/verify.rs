@@ -334,6 +334,22 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
     }
 }
 
+/// The serial numbers a CRL revokes (raw DER integer bytes).
+pub fn revoked<'a>(crl: &'a CertificateRevocationList<'_>) -> Vec<&'a [u8]> {
+    crl.iter_revoked_certificates()
+        .map(|r| r.raw_serial())
+        .collect()
+}
+
+/// Whether a DER CRL revokes `serial` (raw DER integer bytes).
+///
+/// # Errors
+/// A message if the CRL cannot be read.
+pub fn crl_revokes(crl_der: &[u8], serial: &[u8]) -> Result<bool, String> {
+    let (_, crl) = CertificateRevocationList::from_der(crl_der).map_err(|e| e.to_string())?;
+    Ok(revoked(&crl).contains(&serial))
+}
+
 fn window(what: &str, issue: &str, next: &str, now: i64) -> Check {
     let name = format!("{what} current at {}", utc(now));
     match (parse_time(issue), parse_time(next)) {

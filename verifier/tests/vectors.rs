@@ -495,3 +495,37 @@ fn check_quote_cli_exit_status_and_json() {
     assert_eq!(code, Some(2));
     assert!(err.contains("not YYYY-MM-DDThh:mm:ssZ"), "{err}");
 }
+
+#[test]
+fn crl_revocations_are_found() {
+    use x509_parser::prelude::FromDer;
+    let c = verifier::collateral::Collateral::from_bundle(&load(
+        "tdx/dcap-qvl/tdx_quote_outdated_collateral.json",
+    ))
+    .unwrap();
+    let (_, crl) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&c.pck_crl).unwrap();
+    let serials: Vec<Vec<u8>> = verifier::verify::revoked(&crl)
+        .iter()
+        .map(|s| s.to_vec())
+        .collect();
+    assert_eq!(
+        serials.len(),
+        57,
+        "SOURCES.md: 57 revoked in the 2026-02-18 PCK CRL"
+    );
+    for s in &serials {
+        assert!(verifier::verify::crl_revokes(&c.pck_crl, s).unwrap());
+    }
+    // The quote's own PCK leaf is not among them; one changed byte of a revoked serial is not.
+    let bytes = load("tdx/dcap-qvl/tdx_quote_outdated");
+    let q = quote::parse(&bytes).unwrap();
+    let ders = verifier::dcap::pck_chain_der(q.qe.cert_data).unwrap();
+    let (_, leaf) = x509_parser::prelude::X509Certificate::from_der(&ders[0]).unwrap();
+    assert!(!verifier::verify::crl_revokes(&c.pck_crl, leaf.raw_serial()).unwrap());
+    let mut other = serials[0].clone();
+    *other.last_mut().unwrap() ^= 1;
+    assert!(
+        !serials.contains(&other) && !verifier::verify::crl_revokes(&c.pck_crl, &other).unwrap()
+    );
+}
