@@ -131,23 +131,31 @@ fn real_quotes_verify_their_signatures_and_chain_to_the_pinned_root() {
     }
 }
 
+/// go-tdx-guest style: flip one byte in each signed region; the check covering it fails.
 #[test]
 fn flipping_a_byte_fails_the_check_that_covers_it() {
     let bytes = load("tdx/dcap-qvl/tdx_quote");
     let q = quote::parse(&bytes).unwrap();
-    let qe_report_at = bytes
-        .windows(64)
-        .position(|w| w == q.qe.report.report_data)
-        .unwrap();
-    // (offset, check that must fail): header, body (MRTD), attestation key, QE report.
+    let at = |needle: &[u8]| {
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+    };
+    let sig_data = quote::HEADER_LEN + quote::TD10_REPORT_LEN + 4;
+    let qe_report = at(q.qe.report.raw);
+    let auth = at(q.qe.auth_data);
+    let pem_body = at(b"-----BEGIN CERTIFICATE-----") + 100;
     let cases: &[(usize, &str)] = &[
-        (10, "quote signature"),
-        (48 + 136, "quote signature"),
-        (
-            quote::HEADER_LEN + quote::TD10_REPORT_LEN + 4 + 64 + 5,
-            "QE report data",
-        ),
-        (qe_report_at, "QE report signature"),
+        (10, "quote signature"),                      // header
+        (quote::HEADER_LEN + 136, "quote signature"), // body: MRTD
+        (quote::HEADER_LEN + 520, "quote signature"), // body: REPORTDATA
+        (sig_data + 3, "quote signature"),            // the signature itself
+        (sig_data + 64 + 5, "QE report data"),        // attestation key
+        (qe_report + 64, "QE report signature"),      // QE report: MRENCLAVE
+        (qe_report + 384 + 7, "QE report signature"), // the QE report signature
+        (auth + 1, "QE report data"),                 // QE authentication data
+        (pem_body, "PCK"),                            // certificate chain
     ];
     for (at, must_fail) in cases {
         let mut b = bytes.clone();
@@ -156,7 +164,7 @@ fn flipping_a_byte_fails_the_check_that_covers_it() {
         let failed: Vec<String> = verifier::dcap::verify_signatures(&q)
             .into_iter()
             .filter(|c| !c.pass)
-            .map(|c| c.name)
+            .map(|c| format!("{}: {}", c.name, c.found))
             .collect();
         assert!(
             failed.iter().any(|n| n.starts_with(must_fail)),
@@ -168,10 +176,11 @@ fn flipping_a_byte_fails_the_check_that_covers_it() {
 #[test]
 fn truncated_or_malformed_quotes_are_errors_not_panics() {
     let bytes = load("tdx/dcap-qvl/tdx_quote_outdated");
-    let sig_start = quote::HEADER_LEN + 6 + quote::TD15_REPORT_LEN;
-    for n in (0..sig_start + 200).step_by(7) {
+    // Every prefix short of the end of the signature data (this quote has no trailing bytes).
+    for n in 0..bytes.len() {
         assert!(quote::parse(&bytes[..n]).is_err(), "prefix {n}");
     }
+    assert!(quote::parse(&bytes).is_ok());
     let cases: &[(usize, u8, &str)] = &[
         (0, 9, "version 9"),
         (2, 3, "attestation key type 3"),
