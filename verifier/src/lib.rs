@@ -13,6 +13,7 @@ pub mod collateral;
 pub mod dcap;
 pub mod decode;
 pub mod error;
+pub mod eventlog;
 pub mod measure;
 pub mod pck;
 pub mod policy;
