@@ -14,6 +14,7 @@ pub mod dcap;
 pub mod decode;
 pub mod error;
 pub mod eventlog;
+pub mod iexec;
 pub mod measure;
 pub mod pck;
 pub mod policy;

@@ -1,0 +1,188 @@
+//! iExec's result-integrity chain for TEE tasks (`../shared/testdata/iexec/README.md` gives
+//! the byte layouts and their sources in iExec's post-compute, PoCo and commons code):
+//!
+//! - `H(a, b, …)`: keccak256 over the concatenation of hex-decoded inputs (no padding; an odd
+//!   number of digits makes the first digit a whole byte);
+//! - `resultDigest`: sha256 of a single deterministic file; for a directory, keccak256 of the
+//!   sha256 of each direct child sorted by name (iExec's Rust post-compute rules: a
+//!   sub-directory or an empty file contributes nothing); in callback mode keccak256 of the
+//!   hex-decoded callback data;
+//! - `resultHash = H(taskid, resultDigest)`, `resultSeal = H(worker, taskid, resultDigest)`;
+//! - the enclave signature: EIP-191 personal-sign over `H(resultHash, resultSeal)` by the
+//!   task's enclave-challenge key; the WorkerpoolAuthorization: over `H(worker, taskid,
+//!   enclave challenge)` by the workerpool owner.
+
+use crate::error::Error;
+use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use sha3::Keccak256;
+use std::path::Path;
+
+/// keccak256 (Ethereum's, not NIST SHA3-256).
+pub fn keccak(bytes: &[u8]) -> [u8; 32] {
+    Keccak256::digest(bytes).into()
+}
+
+/// Hex as iExec decodes it: optional `0x`, case-insensitive, an odd count of digits makes the
+/// first digit a whole byte, empty is no bytes.
+///
+/// # Errors
+/// [`Error::Malformed`] for a non-hex digit.
+pub fn hex_bytes(s: &str) -> Result<Vec<u8>, Error> {
+    let h = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    let padded = if h.len() % 2 == 1 {
+        format!("0{h}")
+    } else {
+        h.to_string()
+    };
+    hex::decode(padded).map_err(|e| Error::malformed("hex", format!("{s:?}: {e}")))
+}
+
+/// `H(a, b, …)`.
+///
+/// # Errors
+/// [`Error::Malformed`] for a non-hex input.
+pub fn hash_concat(hex_values: &[&str]) -> Result<[u8; 32], Error> {
+    let mut all = Vec::new();
+    for v in hex_values {
+        all.extend(hex_bytes(v)?);
+    }
+    Ok(keccak(&all))
+}
+
+/// `0x` + lowercase hex.
+pub fn to_hex(b: &[u8]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+/// resultDigest of a single deterministic file: its sha256.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Malformed`] if empty (a failure in iExec's Rust
+/// post-compute).
+pub fn result_digest_file(path: &Path) -> Result<[u8; 32], Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::malformed(
+            "deterministic output",
+            "the file is empty",
+        ));
+    }
+    Ok(Sha256::digest(&bytes).into())
+}
+
+/// resultDigest of a deterministic directory: keccak256 of the sha256 of each direct child,
+/// sorted by name; sub-directories and empty files contribute no bytes.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Malformed`] if the directory is empty.
+pub fn result_digest_dir(dir: &Path) -> Result<[u8; 32], Error> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    if names.is_empty() {
+        return Err(Error::malformed(
+            "deterministic output",
+            "the directory is empty",
+        ));
+    }
+    names.sort();
+    let mut cat = Vec::new();
+    for p in names {
+        if p.is_file() {
+            let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            if !b.is_empty() {
+                cat.extend(Sha256::digest(&b));
+            }
+        }
+    }
+    Ok(keccak(&cat))
+}
+
+/// resultDigest in callback mode: keccak256 of the hex-decoded callback data.
+///
+/// # Errors
+/// [`Error::Malformed`] for empty or non-hex data.
+pub fn result_digest_callback(callback_data: &str) -> Result<[u8; 32], Error> {
+    let b = hex_bytes(callback_data)?;
+    if b.is_empty() {
+        return Err(Error::malformed("callback-data", "empty"));
+    }
+    Ok(keccak(&b))
+}
+
+/// `keccak256(dealid ‖ uint256(index))`.
+///
+/// # Errors
+/// [`Error::Malformed`] for a deal id that is not 32 bytes of hex.
+pub fn task_id(deal_id: &str, index: u64) -> Result<[u8; 32], Error> {
+    let d = hex_bytes(deal_id)?;
+    if d.len() != 32 {
+        return Err(Error::malformed("deal id", "not 32 bytes"));
+    }
+    let mut b = d;
+    b.extend([0u8; 24]);
+    b.extend(index.to_be_bytes());
+    Ok(keccak(&b))
+}
+
+/// EIP-191 personal-sign digest of a 32-byte hash.
+pub fn eip191(hash: &[u8; 32]) -> [u8; 32] {
+    let mut m = b"\x19Ethereum Signed Message:\n32".to_vec();
+    m.extend(hash);
+    keccak(&m)
+}
+
+/// The Ethereum address (`0x` + 40 lowercase hex) that signed `hash` with EIP-191, from a
+/// 65-byte r ‖ s ‖ v signature (v = 27/28, or 0/1).
+///
+/// # Errors
+/// [`Error::Malformed`] for a malformed signature or one that recovers no key.
+pub fn recover_eip191(hash: &[u8; 32], signature: &str) -> Result<String, Error> {
+    let sig = hex_bytes(signature)?;
+    let [rs @ .., v] = sig.as_slice() else {
+        return Err(Error::malformed("signature", "empty"));
+    };
+    if rs.len() != 64 {
+        return Err(Error::malformed(
+            "signature",
+            format!("{} bytes, not 65", sig.len()),
+        ));
+    }
+    let v = match v {
+        27 | 28 => v - 27,
+        0 | 1 => *v,
+        other => return Err(Error::malformed("signature", format!("v = {other}"))),
+    };
+    let s = Signature::from_slice(rs).map_err(|e| Error::malformed("signature", e))?;
+    let id = RecoveryId::from_byte(v).ok_or_else(|| Error::malformed("signature", "bad v"))?;
+    let key = VerifyingKey::recover_from_prehash(&eip191(hash), &s, id)
+        .map_err(|e| Error::malformed("signature", e))?;
+    Ok(address(&key))
+}
+
+/// The Ethereum address of a public key: the last 20 bytes of keccak256(x ‖ y).
+pub fn address(key: &VerifyingKey) -> String {
+    let p = key.to_encoded_point(false);
+    let h = keccak(p.as_bytes().get(1..).unwrap_or_default());
+    to_hex(h.get(12..).unwrap_or_default())
+}
+
+/// `resultHash` and `resultSeal` of a task.
+///
+/// # Errors
+/// [`Error::Malformed`] for non-hex inputs.
+pub fn result_hash_and_seal(
+    task_id: &str,
+    worker: &str,
+    result_digest: &str,
+) -> Result<([u8; 32], [u8; 32]), Error> {
+    Ok((
+        hash_concat(&[task_id, result_digest])?,
+        hash_concat(&[worker, task_id, result_digest])?,
+    ))
+}
