@@ -19,7 +19,9 @@ model_name="$(basename "$model")"
 model_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
 echo "== building the static app and the tools (the first build takes several minutes)" >&2
-RUSTFLAGS='-C target-feature=+crt-static' \
+# --remap-path-prefix: the binary must not depend on where the sources and crates sit, or
+# its sha256 (and the image digest) would change with the checkout directory.
+RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$root=/src --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
   cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu -p app --bin iexec-llm
 cargo build --quiet --release --locked -p oci-image -p verifier
 app="$root/target/x86_64-unknown-linux-gnu/release/iexec-llm"

@@ -27,7 +27,9 @@ export SMOLLM2_GGUF="$("$root/scripts/fetch-small-model.sh")"
 
 # The app as the image holds it: static, built with an explicit target so RUSTFLAGS reach
 # only the app (flake.nix builds it the same way).
-RUSTFLAGS='-C target-feature=+crt-static' \
+# --remap-path-prefix: the binary must not depend on where the sources and crates sit, or
+# its sha256 (and the image digest) would change with the checkout directory.
+RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$root=/src --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
   cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu -p app --bin iexec-llm
 export STATIC_APP="$root/target/x86_64-unknown-linux-gnu/release/iexec-llm"
 
