@@ -237,6 +237,11 @@ impl OutDir {
         self.dir.join(name)
     }
 
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes `value` as pretty JSON with a final newline.
     ///
     /// # Errors

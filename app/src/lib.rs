@@ -10,6 +10,7 @@
 //! (outputs); [`run`] ties them together.
 #![deny(missing_docs)]
 
+pub mod attest;
 pub mod error;
 pub mod generate;
 pub mod gguf;

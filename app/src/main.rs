@@ -26,6 +26,9 @@ OUTPUT (in --out, or $IEXEC_OUT under a worker):
                  prompt sha256, model sha256, binary sha256
   computed.json  deterministic-output-path (and error-message on failure)
   metrics.json   load time, prefill and decode tokens/s, peak RSS
+  quote.bin      TDX quote whose REPORTDATA binds result.json, where the platform offers one
+                 (configfs-tsm or a dstack guest agent); eventlog.bin/.json the TD event log.
+                 result.json's \"attestation\" says which, or why there is none.
 
 EXIT STATUS: 0 answered, 1 failed (error result written), 2 no output could be written.
 
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         tokenizer: cli.tokenizer,
         out: cli.out,
         params: cli.params,
+        platform: app::attest::Platform::default(),
     };
     ExitCode::from(app::run::run(&opts, &app::iexec::Env::from_process()))
 }

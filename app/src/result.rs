@@ -48,6 +48,9 @@ pub struct TaskResult {
     pub app: AppRecord,
     /// What went wrong, when `status` is `error`.
     pub error: Option<ErrorRecord>,
+    /// How the result is attested (a TDX quote over the other fields, or why there is none).
+    /// Not part of the claims the quote binds.
+    pub attestation: Option<crate::attest::Attestation>,
 }
 
 /// Token counts.

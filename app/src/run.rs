@@ -33,6 +33,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// The task's arguments (`key=value` and free text).
     pub params: Vec<String>,
+    /// Where to ask for a TDX quote.
+    pub platform: crate::attest::Platform,
 }
 
 /// Exit status: the task ran and its result was written.
@@ -85,6 +87,7 @@ pub fn run(opts: &Options, env: &Env) -> u8 {
                 binary_sha256: None,
             },
             error: None,
+            attestation: None,
         },
         metrics: Metrics::default(),
     };
@@ -108,6 +111,19 @@ pub fn run(opts: &Options, env: &Env) -> u8 {
             EXIT_FAILED
         };
     };
+    // The quote binds every claim of result.json; it is asked for last, once they are final.
+    match serde_json::to_value(&task.result) {
+        Ok(claims) => {
+            let rd = crate::attest::report_data(&claims);
+            let a = crate::attest::attest(&opts.platform, &rd, out.dir());
+            task.log.event(
+                "attestation",
+                json!({ "method": a.method, "reason": a.reason, "report_data": a.report_data }),
+            );
+            task.result.attestation = Some(a);
+        }
+        Err(e) => task.log.error("attestation", &e.to_string()),
+    }
     let written = out
         .write_json(RESULT_FILE, &task.result)
         .and_then(|_| out.write_json(METRICS_FILE, &task.metrics))

@@ -35,6 +35,9 @@ pub struct Event {
     pub digest: [u8; 48],
     /// A name for people: the dstack event name, or the printable start of the event data.
     pub name: String,
+    /// The measured payload, hex, where the format carries one apart from the name (dstack
+    /// runtime events: e.g. the compose hash or app id); empty otherwise.
+    pub payload: String,
 }
 
 /// RTMR0..3 after replaying `events`.
@@ -185,6 +188,7 @@ pub fn parse_ccel(bytes: &[u8]) -> Result<Vec<Event>, Error> {
             event_type,
             digest,
             name: label(data),
+            payload: String::new(),
         });
     }
     Ok(events)
@@ -241,6 +245,11 @@ pub fn parse_dstack(json: &str) -> Result<Vec<Event>, Error> {
                 event_type: e.event_type,
                 digest,
                 name: e.event,
+                payload: if e.event_type == DSTACK_RUNTIME_EVENT {
+                    e.event_payload
+                } else {
+                    String::new()
+                },
             })
         })
         .collect()

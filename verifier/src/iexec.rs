@@ -186,3 +186,78 @@ pub fn result_hash_and_seal(
         hash_concat(&[worker, task_id, result_digest])?,
     ))
 }
+
+/// The same as [`recover_eip191`] under the contract's rules (OpenZeppelin 5 `ECDSA`):
+/// exactly 65 bytes, v = 27 or 28, s in the lower half of the curve order.
+///
+/// # Errors
+/// [`Error::Malformed`] naming the rule the signature breaks.
+pub fn recover_eip191_onchain(hash: &[u8; 32], signature: &str) -> Result<String, Error> {
+    let sig = hex_bytes(signature)?;
+    if sig.len() != 65 {
+        return Err(Error::malformed(
+            "signature",
+            format!("{} bytes, not 65", sig.len()),
+        ));
+    }
+    let v = sig.get(64).copied().unwrap_or_default();
+    if v != 27 && v != 28 {
+        return Err(Error::malformed(
+            "signature",
+            format!("v = {v}; the contract accepts 27 or 28"),
+        ));
+    }
+    let s = Signature::from_slice(sig.get(..64).unwrap_or_default())
+        .map_err(|e| Error::malformed("signature", e))?;
+    if s.normalize_s().is_some() {
+        return Err(Error::malformed(
+            "signature",
+            "s is in the upper half of the curve order; the contract rejects it",
+        ));
+    }
+    recover_eip191(hash, signature)
+}
+
+/// topic0 of an event: keccak256 of its signature text, e.g. `TaskFinalize(bytes32,bytes)`.
+pub fn event_topic(signature: &str) -> [u8; 32] {
+    keccak(signature.as_bytes())
+}
+
+/// The TEE framework a deal tag selects (low nibble of its last byte: `0b0011` SCONE,
+/// `0b0101` Gramine, `0b1001` TDX), and whether the contract then requires an enclave
+/// challenge (bit 0).
+///
+/// # Errors
+/// [`Error::Malformed`] for a tag that is not hex or longer than 32 bytes.
+pub fn tee_tag(tag: &str) -> Result<(Option<&'static str>, bool), Error> {
+    let b = hex_bytes(tag)?;
+    if b.len() > 32 {
+        return Err(Error::malformed("tag", "longer than 32 bytes"));
+    }
+    let last = b.last().copied().unwrap_or_default();
+    let framework = match last & 0x0f {
+        0b0011 => Some("SCONE"),
+        0b0101 => Some("GRAMINE"),
+        0b1001 => Some("TDX"),
+        _ => None,
+    };
+    Ok((framework, last & 1 == 1))
+}
+
+/// The `results` bytes a worker puts on chain for a stored result:
+/// `{ "storage": "<storage>", "location": "<location>" }` (spaces included).
+pub fn results_link(storage: &str, location: &str) -> String {
+    format!("{{ \"storage\": \"{storage}\", \"location\": \"{location}\" }}")
+}
+
+/// ABI encoding of a single `bytes` argument (TaskFinalize's log data): offset 32, length,
+/// data padded to 32 bytes.
+pub fn abi_encode_bytes(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 31];
+    out.push(32);
+    out.extend([0u8; 24]);
+    out.extend((data.len() as u64).to_be_bytes());
+    out.extend(data);
+    out.resize(64 + data.len().div_ceil(32) * 32, 0);
+    out
+}

@@ -9,6 +9,8 @@
 //!   evaluation and policy come next.
 #![deny(missing_docs)]
 
+pub mod archive;
+pub mod check_result;
 pub mod collateral;
 pub mod dcap;
 pub mod decode;
@@ -19,6 +21,7 @@ pub mod measure;
 pub mod pck;
 pub mod policy;
 pub mod quote;
+pub mod receipt;
 pub mod report;
 pub mod tcb;
 pub mod verify;

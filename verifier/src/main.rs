@@ -72,6 +72,51 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove a downloaded iExec result end to end: the result chain (resultDigest, resultHash,
+    /// resultSeal, enclave signature, WorkerpoolAuthorization), the image measurement, and,
+    /// when the result carries one, the TDX quote bound to result.json and the TD event log.
+    ///
+    /// RESULT is the iexec_out.zip downloaded from IPFS, its unpacked directory, or the
+    /// encrypted form (iexec_out.zip.aes + aes-key.rsa; give --key). The receipt is the
+    /// chain's data about the task (README, "The receipt"); the measurement is the
+    /// measurement.json of the image build.
+    ///
+    /// The closing lines say what the passing checks prove and what rests on trust.
+    #[command(
+        after_help = "EXAMPLE:\n  verifier check-result iexec_out.zip --receipt receipt.json \\\n      --expected measurement.json --collateral collateral.json"
+    )]
+    CheckResult {
+        /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
+        result: PathBuf,
+        /// The task's receipt JSON (schema iexec-llm/receipt/v1).
+        #[arg(long, value_name = "RECEIPT.json")]
+        receipt: PathBuf,
+        /// measurement.json written by the image build.
+        #[arg(long, value_name = "MEASUREMENT.json")]
+        expected: PathBuf,
+        /// The beneficiary's RSA private key (PEM or DER, PKCS#8 or PKCS#1), for encrypted
+        /// results.
+        #[arg(long, value_name = "KEY.pem")]
+        key: Option<PathBuf>,
+        /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
+        #[arg(long, value_name = "BUNDLE.json")]
+        collateral: Option<PathBuf>,
+        /// Trust this root certificate (DER or PEM) instead of Intel's SGX Root CA.
+        #[arg(long, value_name = "F")]
+        root_ca: Option<PathBuf>,
+        /// Verification time: Unix seconds or YYYY-MM-DDThh:mm:ssZ [default: now].
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Policy JSON for the quote (mr_td, rtmr, accepted_tcb_statuses, …).
+        #[arg(long, value_name = "F")]
+        policy: Option<PathBuf>,
+        /// Fail when the result carries no TDX quote.
+        #[arg(long)]
+        require_quote: bool,
+        /// Print one JSON object instead of the checklist.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute every digest of an OCI image layout and, with --expected, compare it with
     /// the build's measurement.json.
     ///
@@ -104,8 +149,126 @@ fn main() -> ExitCode {
     }
 }
 
+fn read(p: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+fn time_arg(at: Option<String>) -> anyhow::Result<i64> {
+    Ok(match at {
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => verifier::collateral::parse_time(&t)?,
+        },
+    })
+}
+
+fn trust_arg(root_ca: Option<&PathBuf>) -> anyhow::Result<verifier::verify::Trust> {
+    Ok(match root_ca {
+        None => verifier::verify::Trust::default(),
+        Some(p) => {
+            let raw = read(p)?;
+            let der = verifier::collateral::pem_certs(&raw, "root CA")
+                .map(|mut v| v.remove(0))
+                .unwrap_or(raw);
+            verifier::verify::Trust {
+                root_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der)),
+            }
+        }
+    })
+}
+
+fn policy_arg(policy: Option<&PathBuf>) -> anyhow::Result<verifier::policy::Policy> {
+    Ok(match policy {
+        None => Default::default(),
+        Some(p) => serde_json::from_slice(&read(p)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
+        Command::CheckResult {
+            result,
+            receipt,
+            expected,
+            key,
+            collateral,
+            root_ca,
+            at,
+            policy,
+            require_quote,
+            json,
+        } => {
+            let key = match &key {
+                None => None,
+                Some(k) => Some(verifier::archive::rsa_key(&read(k)?)?),
+            };
+            let archive = verifier::archive::ResultArchive::open(&result, key.as_ref())?;
+            let receipt = verifier::receipt::Receipt::from_json(&read(&receipt)?)?;
+            let expected: oci_image::Measurement = serde_json::from_slice(&read(&expected)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", expected.display()))?;
+            let collateral = match &collateral {
+                None => None,
+                Some(b) => Some(verifier::collateral::Collateral::from_bundle(&read(b)?)?),
+            };
+            let trust = trust_arg(root_ca.as_ref())?;
+            let policy = policy_arg(policy.as_ref())?;
+            let o = verifier::check_result::check(&verifier::check_result::Inputs {
+                archive: &archive,
+                receipt: &receipt,
+                expected: &expected,
+                collateral: collateral.as_ref(),
+                trust: &trust,
+                policy: &policy,
+                now: time_arg(at)?,
+                require_quote,
+            });
+            let passed = o.report.passed();
+            if json {
+                let failed: Vec<_> = o.report.failures().collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"verified": passed, "result_digest": o.result_digest,
+                                       "attestation": o.attestation, "tcb_status": o.tcb_status,
+                                       "checks": o.report.checks, "failed": failed,
+                                       "events": o.events, "proven": o.proven,
+                                       "trusted": o.trusted})
+                );
+            } else {
+                print!("{}", o.report.human());
+                for e in &o.events {
+                    println!(
+                        "  RTMR{} event {}{}",
+                        e.rtmr,
+                        e.name,
+                        if e.payload.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" = {}", e.payload)
+                        }
+                    );
+                }
+                if passed {
+                    println!("VERIFIED ({} checks).", o.report.checks.len());
+                } else {
+                    println!(
+                        "NOT verified: {} of {} checks failed.",
+                        o.report.failures().count(),
+                        o.report.checks.len()
+                    );
+                }
+                for p in &o.proven {
+                    println!("proven:  {p}");
+                }
+                for t in &o.trusted {
+                    println!("trusted: {t}");
+                }
+            }
+            Ok(passed)
+        }
         Command::Decode { quote, json } => {
             let raw =
                 std::fs::read(&quote).map_err(|e| anyhow::anyhow!("{}: {e}", quote.display()))?;
@@ -142,8 +305,6 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             policy,
             json,
         } => {
-            let read =
-                |p: &PathBuf| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
             let bytes = verifier::quote::decode_file_bytes(&read(&quote)?)?;
             let q = verifier::quote::parse(&bytes)?;
             let c = match (&collateral, &tcb_info, &qe_identity, &pck_crl, &root_crl, &tcb_signing_chain) {
@@ -153,32 +314,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
                 _ => anyhow::bail!("give --collateral, or all of --tcb-info --qe-identity --pck-crl --root-crl --tcb-signing-chain"),
             };
-            let now = match at {
-                None => std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)?
-                    .as_secs() as i64,
-                Some(t) => match t.parse::<i64>() {
-                    Ok(n) => n,
-                    Err(_) => verifier::collateral::parse_time(&t)?,
-                },
-            };
-            let trust = match &root_ca {
-                None => verifier::verify::Trust::default(),
-                Some(p) => {
-                    let raw = read(p)?;
-                    let der = verifier::collateral::pem_certs(&raw, "root CA")
-                        .map(|mut v| v.remove(0))
-                        .unwrap_or(raw);
-                    verifier::verify::Trust {
-                        root_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der)),
-                    }
-                }
-            };
-            let policy: verifier::policy::Policy = match &policy {
-                None => Default::default(),
-                Some(p) => serde_json::from_slice(&read(p)?)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-            };
+            let now = time_arg(at)?;
+            let trust = trust_arg(root_ca.as_ref())?;
+            let policy = policy_arg(policy.as_ref())?;
             let v = verifier::verify::verify(&q, &c, now, &trust);
             let mut report = v.report;
             report
