@@ -323,28 +323,36 @@ fn sha256(p: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(p).unwrap()))
 }
 
-#[test]
-fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_binary() {
-    let (oci, m, dir) = build_image("runc");
+/// A task's arguments and id, as the worker passes them.
+const TASK_ARGS: [&str; 3] = [
+    "prompt=What is the capital of France?",
+    "max_tokens=16",
+    "temperature=0",
+];
+
+fn task_id() -> String {
+    format!("0x{}", "5a".repeat(32))
+}
+
+/// Unpacks the image and writes the bundle's config as a worker would start it: the image's
+/// entrypoint with the deal's args, the worker's variables, /iexec_in and /iexec_out bound
+/// in, no network, no rlimits; `extra_mounts` are appended (and a tmpfs replaces /sys when
+/// there are any, so they can be placed under it).
+fn worker_bundle(
+    oci: &Path,
+    m: &Measurement,
+    dir: &Path,
+    extra_mounts: Vec<Value>,
+) -> (PathBuf, PathBuf) {
     let bundle = dir.join("bundle");
     run(Command::new("umoci")
         .arg("unpack")
         .arg("--image")
         .arg(format!("{}:test", oci.display()))
         .arg(&bundle));
-
-    let task_args = [
-        "prompt=What is the capital of France?",
-        "max_tokens=16",
-        "temperature=0",
-    ];
-    let task_id = format!("0x{}", "5a".repeat(32));
     let (host_in, host_out) = (dir.join("iexec_in"), dir.join("iexec_out"));
     std::fs::create_dir_all(&host_in).unwrap();
     std::fs::create_dir_all(&host_out).unwrap();
-
-    // The bundle as a worker would start it: the image's entrypoint with the deal's args, the
-    // worker's variables, /iexec_in and /iexec_out bound in, no network, no rlimits.
     let cfg_path = bundle.join("config.json");
     let mut cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
@@ -353,7 +361,7 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
         .iter()
         .map(|s| Value::from(s.as_str()))
         .collect();
-    args.extend(task_args.iter().map(|s| Value::from(*s)));
+    args.extend(TASK_ARGS.iter().map(|s| Value::from(*s)));
     cfg["process"]["args"] = Value::from(args);
     cfg["process"]["terminal"] = false.into();
     cfg["process"]["rlimits"] = Value::Array(vec![]);
@@ -361,7 +369,7 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
         "PATH=/app",
         "IEXEC_IN=/iexec_in",
         "IEXEC_OUT=/iexec_out",
-        format!("IEXEC_TASK_ID={task_id}"),
+        format!("IEXEC_TASK_ID={}", task_id()),
         "IEXEC_INPUT_FILES_NUMBER=0",
         "IEXEC_DATASET_FILENAME=",
     ]);
@@ -379,12 +387,42 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
             "destination": dst, "type": "bind", "source": src, "options": ["rbind", mode],
         }));
     }
+    if !extra_mounts.is_empty() {
+        for mnt in mounts.iter_mut() {
+            if mnt["destination"] == "/sys" {
+                *mnt = serde_json::json!({"destination": "/sys", "type": "tmpfs",
+                    "source": "tmpfs", "options": ["nosuid", "noexec", "nodev"]});
+            }
+        }
+        mounts.retain(|m| {
+            !m["destination"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("/sys/fs/cgroup")
+        });
+        mounts.extend(extra_mounts);
+        // Container runtimes mask /sys/firmware by default (so the TD event log is not
+        // readable there); this worker exposes it.
+        if let Some(masked) = cfg["linux"]["maskedPaths"].as_array_mut() {
+            masked.retain(|p| p != "/sys/firmware");
+        }
+    }
     std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
-    let id = format!("e2e-{}", std::process::id());
+    (bundle, host_out)
+}
+
+fn runc_run(bundle: &Path) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let id = format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     let o = Command::new("runc")
         .arg("run")
         .arg("--bundle")
-        .arg(&bundle)
+        .arg(bundle)
         .arg(&id)
         .stdin(std::process::Stdio::null())
         .output()
@@ -398,6 +436,38 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Test keys: the task's enclave-challenge key and the workerpool owner's.
+fn keys() -> (k256::ecdsa::SigningKey, k256::ecdsa::SigningKey) {
+    (
+        k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).unwrap(),
+        k256::ecdsa::SigningKey::from_slice(&[0x22; 32]).unwrap(),
+    )
+}
+
+const WORKER: &str = "0x000000000000000000000000000000000000c0de";
+
+fn seal(out: &Path, m: &Measurement) -> verifier::receipt::Receipt {
+    let (ek, wk) = keys();
+    e2e_tests::seal(
+        out,
+        &e2e_tests::Task {
+            task_id: &task_id(),
+            worker: WORKER,
+            enclave_key: &ek,
+            workerpool_key: &wk,
+            app_checksum: &format!("0x{}", m.manifest_digest.trim_start_matches("sha256:")),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_binary() {
+    let (oci, m, dir) = build_image("runc");
+    let (bundle, host_out) = worker_bundle(&oci, &m, &dir, vec![]);
+    runc_run(&bundle);
     let in_container = std::fs::read(host_out.join("result.json")).unwrap();
     let computed: Value =
         serde_json::from_slice(&std::fs::read(host_out.join("computed.json")).unwrap()).unwrap();
@@ -410,9 +480,9 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
     let direct_out = dir.join("direct_out");
     let o = Command::new(static_app())
         .env_clear()
-        .env("IEXEC_IN", &host_in)
+        .env("IEXEC_IN", dir.join("iexec_in"))
         .env("IEXEC_OUT", &direct_out)
-        .env("IEXEC_TASK_ID", &task_id)
+        .env("IEXEC_TASK_ID", task_id())
         .env("IEXEC_INPUT_FILES_NUMBER", "0")
         .args([
             "--model",
@@ -420,7 +490,7 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
             "--model-sha256",
             SMOLLM2_SHA256,
         ])
-        .args(task_args)
+        .args(TASK_ARGS)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -433,6 +503,355 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
     assert_eq!(r["status"], "ok");
     assert_eq!(r["app"]["binary_sha256"], m.app.sha256.as_str());
     assert_eq!(r["model"]["sha256"], SMOLLM2_SHA256);
+    // No TDX device in this container: recorded, and the task ran normally.
+    assert_eq!(r["attestation"]["method"], "unavailable");
+    assert!(r["attestation"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("/sys/kernel/config/tsm/report"));
+    assert!(!host_out.join("quote.bin").exists());
+
+    // Sealed as a worker would, the result verifies without a quote, and says so.
+    let receipt = seal(&host_out, &m);
+    let zip = dir.join("iexec_out.zip");
+    std::fs::write(&zip, e2e_tests::zip_output(&host_out).unwrap()).unwrap();
+    let archive = verifier::archive::ResultArchive::open(&zip, None).unwrap();
+    let o = check(&archive, &receipt, &m, None, &Default::default(), false);
+    assert!(o.report.passed(), "{}", o.report.human());
+    assert!(
+        o.attestation.starts_with("unavailable: "),
+        "{}",
+        o.attestation
+    );
+    assert!(o.trusted[0].starts_with("no verified quote in the result"));
+    assert_eq!(o.proven.len(), 2, "{:?}", o.proven);
+    // --require-quote turns that into a failure.
+    let o = check(&archive, &receipt, &m, None, &Default::default(), true);
+    assert_eq!(failed(&o), ["TDX quote in the result"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn failed(o: &verifier::check_result::Outcome) -> Vec<String> {
+    o.report.failures().map(|c| c.name.clone()).collect()
+}
+
+const S1_TIME: i64 = 1_752_919_234;
+
+fn check(
+    archive: &verifier::archive::ResultArchive,
+    receipt: &verifier::receipt::Receipt,
+    m: &Measurement,
+    quote_world: Option<(&verifier::collateral::Collateral, &verifier::verify::Trust)>,
+    policy: &verifier::policy::Policy,
+    require_quote: bool,
+) -> verifier::check_result::Outcome {
+    let default_trust = verifier::verify::Trust::default();
+    verifier::check_result::check(&verifier::check_result::Inputs {
+        archive,
+        receipt,
+        expected: m,
+        collateral: quote_world.map(|q| q.0),
+        trust: quote_world.map_or(&default_trust, |q| q.1),
+        policy,
+        now: S1_TIME,
+        require_quote,
+    })
+}
+
+/// `../shared/testdata` (or TESTDATA_DIR), each file checked against the verifier's manifest.
+fn vector(rel: &str) -> Vec<u8> {
+    let dir = std::env::var_os("TESTDATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/testdata"));
+    let bytes = std::fs::read(dir.join(rel)).unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(root().join("verifier/testdata/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = manifest["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["file"] == rel)
+        .unwrap();
+    assert_eq!(
+        Some(sha256_bytes(&bytes).as_str()),
+        entry["sha256"].as_str()
+    );
+    bytes
+}
+
+fn sha256_bytes(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(b))
+}
+
+type Files = std::collections::BTreeMap<String, Vec<u8>>;
+
+fn edit_result(files: &mut Files, f: impl Fn(&mut Value)) {
+    let mut v: Value = serde_json::from_slice(&files["result.json"]).unwrap();
+    f(&mut v);
+    files.insert("result.json".into(), serde_json::to_vec_pretty(&v).unwrap());
+}
+
+#[path = "../verifier/tests/common/pki.rs"]
+mod pki;
+
+#[test]
+fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use verifier::archive::ResultArchive;
+
+    // A synthetic DCAP PKI, S1's real quote body and collateral re-signed by it, and a real
+    // CCEL event log (trustee's) whose replay the quote's RTMRs carry.
+    let w = pki::world(pki::S1_FMSPC);
+    let s1 = vector("tdx/dcap-qvl/tdx_quote");
+    let collateral = pki::collateral_for(
+        &w,
+        &vector("tdx/dcap-qvl/tdx_quote_collateral.json"),
+        pki::crl(&w.root, &[]),
+        pki::crl(&w.pck_ca, &[]),
+    );
+    let trust = verifier::verify::Trust {
+        root_sha256: sha256_bytes(&w.root.der),
+    };
+    let ccel = vector("tdx/trustee/eventlog/CCEL_data");
+    let tdx: Value = serde_json::from_slice(&vector("tdx/vectors.json")).unwrap();
+    let e2 = tdx["eventlog_vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "E2")
+        .unwrap();
+    let rtmrs: Vec<u8> = (0..4)
+        .flat_map(|i| hex::decode(e2["expected"][format!("rtmr{i}")].as_str().unwrap()).unwrap())
+        .collect();
+    let make_quote = {
+        let (s1, rtmrs) = (s1.clone(), rtmrs.clone());
+        move |w: &pki::World, report_data: &[u8]| {
+            pki::quote_with(w, &s1, |b| {
+                b[pki::RTMR_AT..pki::RTMR_AT + 192].copy_from_slice(&rtmrs);
+                b[pki::REPORT_DATA_AT..pki::REPORT_DATA_AT + 64].copy_from_slice(report_data);
+            })
+        }
+    };
+    let other_quote = make_quote(&w, &[0x11; 64]);
+
+    let (oci, m, dir) = build_image("attested");
+    // configfs-tsm's stand-in: a directory where, as in the kernel, an entry's outblob is the
+    // quote over its inblob (and generation counts writes).
+    let tsm = dir.join("tsm-report");
+    std::fs::create_dir_all(&tsm).unwrap();
+    let ccel_file = dir.join("CCEL");
+    std::fs::write(&ccel_file, &ccel).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = {
+        let (tsm, stop) = (tsm.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                for e in std::fs::read_dir(&tsm).unwrap().flatten() {
+                    let (inblob, outblob) = (e.path().join("inblob"), e.path().join("outblob"));
+                    match std::fs::read(&inblob) {
+                        Ok(rd) if rd.len() == 64 && !outblob.exists() => {
+                            std::fs::write(e.path().join("provider"), "tdx_guest\n").unwrap();
+                            std::fs::write(e.path().join("generation"), "1\n").unwrap();
+                            let tmp = e.path().join(".outblob");
+                            std::fs::write(&tmp, make_quote(&w, &rd)).unwrap();
+                            std::fs::rename(&tmp, &outblob).unwrap();
+                            n += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            n
+        })
+    };
+    let (bundle, host_out) = worker_bundle(
+        &oci,
+        &m,
+        &dir,
+        vec![
+            serde_json::json!({"destination": "/sys/kernel/config/tsm/report", "type": "bind",
+                "source": tsm, "options": ["rbind", "rw"]}),
+            serde_json::json!({"destination": "/sys/firmware/acpi/tables/data/CCEL",
+                "type": "bind", "source": ccel_file, "options": ["bind", "ro"]}),
+        ],
+    );
+    runc_run(&bundle);
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(answered.join().unwrap(), 1, "one quote requested");
+
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(host_out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["attestation"]["method"], "configfs-tsm", "{r}");
+    assert_eq!(r["attestation"]["provider"], "tdx_guest");
+    assert_eq!(r["attestation"]["event_log_file"], "eventlog.bin");
+    assert_eq!(std::fs::read(host_out.join("eventlog.bin")).unwrap(), ccel);
+
+    // Sealed and zipped as a worker does; verified with the test root at S1's time, with a
+    // policy pinning MRTD and the RTMRs.
+    let receipt = seal(&host_out, &m);
+    let zip_path = dir.join("iexec_out.zip");
+    std::fs::write(&zip_path, e2e_tests::zip_output(&host_out).unwrap()).unwrap();
+    let q = verifier::quote::parse(&s1).unwrap();
+    let verifier::quote::Body::Td(td) = &q.body else {
+        panic!()
+    };
+    let policy = verifier::policy::Policy {
+        mr_td: Some(hex::encode(td.mr_td)),
+        rtmr: [0, 1, 2, 3].map(|i| Some(hex::encode(&rtmrs[i * 48..i * 48 + 48]))),
+        ..Default::default()
+    };
+    let qw = Some((&collateral, &trust));
+    let archive = ResultArchive::open(&zip_path, None).unwrap();
+    let o = check(&archive, &receipt, &m, qw, &policy, true);
+    assert!(o.report.passed(), "{}", o.report.human());
+    assert_eq!(o.tcb_status.as_deref(), Some("UpToDate"));
+    assert_eq!(o.attestation, "configfs-tsm");
+    assert_eq!(o.proven.len(), 4, "{:?}", o.proven);
+    assert!(o.report.checks.len() > 40, "{}", o.report.checks.len());
+    // The unpacked directory gives the same verdict.
+    let o2 = check(
+        &ResultArchive::open(&host_out, None).unwrap(),
+        &receipt,
+        &m,
+        qw,
+        &policy,
+        true,
+    );
+    assert_eq!(o2.report.checks, o.report.checks);
+
+    // Encrypted for a beneficiary: opens with that key only.
+    let mut rng = rand::rngs::OsRng;
+    let key = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+    let enc = dir.join("encrypted.zip");
+    std::fs::write(
+        &enc,
+        e2e_tests::encrypt_for(&std::fs::read(&zip_path).unwrap(), &key.to_public_key()).unwrap(),
+    )
+    .unwrap();
+    let opened = ResultArchive::open(&enc, Some(&key)).unwrap();
+    assert_eq!(opened.files, archive.files);
+    let o3 = check(&opened, &receipt, &m, qw, &policy, true);
+    assert!(o3.report.passed(), "{}", o3.report.human());
+    let wrong = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
+    let err = ResultArchive::open(&enc, Some(&wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not the beneficiary's key"), "{err}");
+
+    // Each tamper fails with its own reason.
+    let verdict = |edit: &dyn Fn(&mut Files), rc: &dyn Fn(&mut verifier::receipt::Receipt)| {
+        let mut files = archive.files.clone();
+        edit(&mut files);
+        let a = ResultArchive::from_files(files, archive.dirs.clone(), None).unwrap();
+        let mut receipt = receipt.clone();
+        rc(&mut receipt);
+        failed(&check(&a, &receipt, &m, qw, &policy, true))
+    };
+    const SIG: &str =
+        "enclave signature over (resultHash, resultSeal) recovers the enclave challenge";
+    const BOUND: &str = "quote REPORTDATA = recomputed from result.json";
+    const RECORDED: &str = "REPORTDATA recorded in result.json = recomputed from its claims";
+    const ON_CHAIN: [&str; 3] = [
+        "resultDigest on chain = recomputed",
+        "resultHash = keccak256(task id ‖ resultDigest)",
+        "resultSeal = keccak256(worker ‖ task id ‖ resultDigest)",
+    ];
+    let chain_and_binding = |extra: &[&str]| {
+        let mut v: Vec<String> = ON_CHAIN.iter().map(|s| s.to_string()).collect();
+        v.push(SIG.into());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.push(RECORDED.into());
+        v.push(BOUND.into());
+        v
+    };
+    // The answer edited.
+    let got = verdict(
+        &|f| edit_result(f, |v| v["answer"] = "Lyon.".into()),
+        &|_| {},
+    );
+    assert_eq!(got, chain_and_binding(&[]));
+    // The model digest swapped.
+    let got = verdict(
+        &|f| edit_result(f, |v| v["model"]["sha256"] = "ab".repeat(32).into()),
+        &|_| {},
+    );
+    assert_eq!(
+        got,
+        chain_and_binding(&["model sha256 (result.json) = a measured model"])
+    );
+    // The binary digest swapped.
+    let got = verdict(
+        &|f| edit_result(f, |v| v["app"]["binary_sha256"] = "cd".repeat(32).into()),
+        &|_| {},
+    );
+    assert_eq!(
+        got,
+        chain_and_binding(&["app binary sha256 (result.json) = measured"])
+    );
+    // A quote from another result.
+    let got = verdict(
+        &|f| {
+            f.insert("quote.bin".into(), other_quote.clone());
+        },
+        &|_| {},
+    );
+    assert_eq!(got, [BOUND]);
+    // The receipt's enclave signature made by another key.
+    let got = verdict(&|_| {}, &|r| {
+        let other = k256::ecdsa::SigningKey::from_slice(&[0x33; 32]).unwrap();
+        let msg = verifier::iexec::hash_concat(&[
+            r.result_hash.as_deref().unwrap(),
+            r.result_seal.as_deref().unwrap(),
+        ])
+        .unwrap();
+        r.enclave_signature = e2e_tests::sign(&other, &msg).unwrap();
+    });
+    assert_eq!(got, [SIG]);
+    // Another task id.
+    let got = verdict(&|_| {}, &|r| r.task_id = format!("0x{}", "6b".repeat(32)));
+    assert_eq!(
+        got,
+        [
+            ON_CHAIN[1],
+            ON_CHAIN[2],
+            SIG,
+            "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the expected signer",
+        ]
+    );
+    // An app checksum that is not the measured image.
+    let got = verdict(&|_| {}, &|r| {
+        r.app.as_mut().unwrap().checksum = Some(format!("0x{}", "ee".repeat(32)))
+    });
+    assert_eq!(got, ["app checksum on chain = image manifest digest"]);
+    // The event log edited: one byte of an extended digest (the first event after the
+    // header's spec-id event).
+    let events = verifier::eventlog::parse_ccel(&ccel).unwrap();
+    let target = events
+        .iter()
+        .find(|e| e.rtmr.is_some() && e.event_type != 3)
+        .unwrap();
+    let at = ccel
+        .windows(48)
+        .position(|win| win == target.digest)
+        .unwrap();
+    let got = verdict(
+        &|f| {
+            f.get_mut("eventlog.bin").unwrap()[at + 5] ^= 1;
+        },
+        &|_| {},
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("event log replays to the quote's RTMR"),
+        "{got:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

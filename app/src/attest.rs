@@ -203,9 +203,6 @@ fn tsm_quote(p: &Platform, report_data: &[u8; 64]) -> Result<(Vec<u8>, Option<St
         .join(format!("iexec-llm-{}-{nanos}", std::process::id()));
     std::fs::create_dir(&entry).map_err(|e| format!("creating {}: {e}", entry.display()))?;
     let result = (|| {
-        let provider = std::fs::read_to_string(entry.join("provider"))
-            .ok()
-            .map(|s| s.trim().to_string());
         std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -225,6 +222,9 @@ fn tsm_quote(p: &Platform, report_data: &[u8; 64]) -> Result<(Vec<u8>, Option<St
                 Err(e) => return Err(format!("reading outblob: {e}")),
             }
         };
+        let provider = std::fs::read_to_string(entry.join("provider"))
+            .ok()
+            .map(|s| s.trim().to_string());
         if let Ok(g) = std::fs::read_to_string(entry.join("generation")) {
             if g.trim() != "1" {
                 return Err(format!(
