@@ -7,7 +7,11 @@
 #   4. run the image as an iExec worker does (umoci unpack + runc run, /iexec_in and
 #      /iexec_out bound in, the worker's variables, a confidential prompt in a requester
 #      secret) — or, without root/runc, run the same binary directly;
-#   5. check that result.json states the measured binary and model.
+#   5. check that result.json states the measured binary and model and the prompt's sha256;
+#   6. seal the output as a TEE worker's post-compute does (worker-sim: iexec_out.zip, the
+#      enclave signature by a test enclave-challenge key, the receipt the chain would show);
+#   7. verifier check-result: the result chain, the measurement and the attestation (none
+#      here: no TDX device on this machine), ending with what is proven and what is trusted.
 #
 #   scripts/demo.sh ["your prompt"]
 set -euo pipefail
@@ -24,6 +28,7 @@ echo "== building the static app and the tools (the first build takes several mi
 RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$root=/src --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
   cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu -p app --bin iexec-llm
 cargo build --quiet --release --locked -p oci-image -p verifier
+cargo build --quiet --release --locked -p e2e-tests --bin worker-sim
 app="$root/target/x86_64-unknown-linux-gnu/release/iexec-llm"
 
 work="$(mktemp -d)"
@@ -89,3 +94,17 @@ print("  resultDigest (sha256 of result.json):",
 print("  image manifest digest (iExec checksum):", m["manifest_digest"])
 sys.exit(0 if ok else 1)
 PY
+
+echo "== sealing the output as a TEE worker would (test keys; worker-sim)"
+manifest="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest_digest"])' "$work/image/measurement.json")"
+target/release/worker-sim --out "$work/iexec_out" --task-id "$task_id" \
+  --worker 0x000000000000000000000000000000000000c0de \
+  --enclave-key 0x1111111111111111111111111111111111111111111111111111111111111111 \
+  --workerpool-key 0x2222222222222222222222222222222222222222222222222222222222222222 \
+  --app-checksum "0x${manifest#sha256:}" --zip "$work/iexec_out.zip" --receipt "$work/receipt.json"
+cat "$work/receipt.json"
+
+echo "== verifier check-result"
+target/release/verifier check-result "$work/iexec_out.zip" --receipt "$work/receipt.json" \
+  --expected "$work/image/measurement.json"
+

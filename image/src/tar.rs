@@ -163,3 +163,34 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+
+    /// Layer digests depend on the compressor's exact output: flate2 must use miniz_oxide
+    /// (its rust backend). A dependency that switches flate2 to another backend (zlib-rs,
+    /// zlib-ng — e.g. the `zip` crate's `deflate` feature) would change every image digest
+    /// in builds where features unify, but not in the flake's `-p oci-image` build.
+    #[test]
+    fn gzip_output_is_the_pinned_backends() {
+        let data: Vec<u8> = (0u32..200_000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 7)
+            .collect();
+        let mut gz = GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(Vec::new(), Compression::new(GZIP_LEVEL));
+        gz.write_all(&data).unwrap();
+        let out = gz.finish().unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&out)),
+            "a527a41d078565799e452fc183cbc56f0a9e3cfafa1e6e52c2edae27b020ce94",
+            "{} bytes",
+            out.len()
+        );
+    }
+}
