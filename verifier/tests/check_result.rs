@@ -1,0 +1,320 @@
+//! `verifier check-result` as a command: exit status 0 verified, 1 a check failed, 2 unusable
+//! input; the checklist, the closing lines and `--json`. The result here is a small
+//! hand-made one (no model run), signed in the test; the full flow with the real image, a
+//! quote and every tamper is in tests/e2e.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use k256::ecdsa::SigningKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use verifier::iexec::{address, eip191, hash_concat, to_hex};
+
+const TASK: &str = "0x1a58dd6018b30b022eb35be53ad9374eb630925458d14643a1dfd9c686b964d8";
+const DEAL: &str = "0x26d758de1be51697c33fa606cd0c5243082a6e675a4463b106d71fde2893280f";
+const WORKER: &str = "0x000000000000000000000000000000000000c0de";
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("check-result-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn result_json(answer: &str) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "schema": "iexec-llm/result/v1",
+        "status": "ok",
+        "answer": answer,
+        "parameters": {"temperature": 0.6, "top_p": 0.95},
+        "model": {"file": "m.gguf", "sha256": "22".repeat(32)},
+        "app": {"version": "0.1.0", "binary_sha256": "11".repeat(32)},
+        "attestation": {"method": "unavailable", "reason": "no TDX device in this test"},
+    }))
+    .unwrap()
+}
+
+fn sign(key: &SigningKey, h: &[u8; 32]) -> String {
+    let (sig, rid) = key.sign_prehash_recoverable(&eip191(h)).unwrap();
+    let mut b = sig.to_bytes().to_vec();
+    b.push(27 + rid.to_byte());
+    to_hex(&b)
+}
+
+fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        z.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+/// Writes result.zip, receipt.json and measurement.json for `answer`.
+fn fixture(dir: &Path, answer: &str) {
+    let result = result_json(answer);
+    let computed = br#"{"deterministic-output-path": "/iexec_out/result.json"}"#;
+    std::fs::write(
+        dir.join("result.zip"),
+        zip(&[("computed.json", computed), ("result.json", &result)]),
+    )
+    .unwrap();
+    let out = dir.join("unpacked");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("computed.json"), computed).unwrap();
+    std::fs::write(out.join("result.json"), &result).unwrap();
+
+    let digest = to_hex(&Sha256::digest(&result));
+    let rh = to_hex(&hash_concat(&[TASK, &digest]).unwrap());
+    let rs = to_hex(&hash_concat(&[WORKER, TASK, &digest]).unwrap());
+    let ek = SigningKey::from_slice(&[0x11; 32]).unwrap();
+    let wk = SigningKey::from_slice(&[0x22; 32]).unwrap();
+    let challenge = address(ek.verifying_key());
+    let receipt = json!({
+        "schema": "iexec-llm/receipt/v1",
+        "task_id": TASK, "deal_id": DEAL, "task_index": 0,
+        "worker": WORKER,
+        "enclave_challenge": challenge,
+        "enclave_signature": sign(&ek, &hash_concat(&[&rh, &rs]).unwrap()),
+        "result_digest": digest, "result_hash": rh, "result_seal": rs,
+        "workerpool_authorization": {
+            "signature": sign(&wk, &hash_concat(&[WORKER, TASK, &challenge]).unwrap()),
+            "signer": address(wk.verifying_key()),
+        },
+        "app": {"checksum": format!("0x{}", "ab".repeat(32)),
+                "multiaddr": format!("registry.example/llm:1@sha256:{}", "ab".repeat(32))},
+    });
+    std::fs::write(dir.join("receipt.json"), receipt.to_string()).unwrap();
+    let m = oci_image::Measurement {
+        schema: oci_image::measurement::SCHEMA.into(),
+        reference: "t".into(),
+        manifest_digest: format!("sha256:{}", "ab".repeat(32)),
+        config_digest: format!("sha256:{}", "cd".repeat(32)),
+        layers: vec![],
+        entrypoint: vec![],
+        app: oci_image::measurement::AppMeasurement {
+            version: "0.1.0".into(),
+            path: "/app/iexec-llm".into(),
+            sha256: "11".repeat(32),
+        },
+        models: vec![oci_image::measurement::FileMeasurement {
+            path: "/models/m.gguf".into(),
+            sha256: "22".repeat(32),
+        }],
+    };
+    std::fs::write(
+        dir.join("measurement.json"),
+        serde_json::to_vec(&m).unwrap(),
+    )
+    .unwrap();
+}
+
+fn verifier(dir: &Path, result: &str, extra: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_verifier"))
+        .arg("check-result")
+        .arg(dir.join(result))
+        .arg("--receipt")
+        .arg(dir.join("receipt.json"))
+        .arg("--expected")
+        .arg(dir.join("measurement.json"))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn a_sealed_result_verifies_from_the_zip_and_from_its_directory() {
+    let d = tmp("ok");
+    fixture(&d, "Paris.");
+    for input in ["result.zip", "unpacked"] {
+        let (code, out, err) = verifier(&d, input, &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("✓ task id = keccak256(deal id ‖ task index)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("✓ app multiaddr pins the manifest digest"),
+            "{out}"
+        );
+        assert!(out.contains("VERIFIED (19 checks)."), "{out}");
+        assert!(out.contains("trusted: no verified quote in the result (unavailable: no TDX device in this test)"), "{out}");
+    }
+    let (code, out, _) = verifier(&d, "result.zip", &["--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["checks"].as_array().unwrap().len(), 19);
+    assert_eq!(v["failed"].as_array().unwrap().len(), 0);
+    assert_eq!(v["attestation"], "unavailable: no TDX device in this test");
+    assert_eq!(
+        v["result_digest"],
+        to_hex(&Sha256::digest(result_json("Paris.")))
+    );
+    // A quote can be required.
+    let (code, out, _) = verifier(&d, "result.zip", &["--require-quote"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗ TDX quote in the result"), "{out}");
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn an_edited_answer_fails_with_the_signature_and_the_digest() {
+    let d = tmp("edited");
+    fixture(&d, "Paris.");
+    // The same receipt, another answer in the archive.
+    let result = result_json("Lyon.");
+    std::fs::write(
+        d.join("result.zip"),
+        zip(&[
+            (
+                "computed.json",
+                br#"{"deterministic-output-path": "/iexec_out/result.json"}"#,
+            ),
+            ("result.json", &result),
+        ]),
+    )
+    .unwrap();
+    let (code, out, _) = verifier(&d, "result.zip", &["--json"]);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let failed: Vec<&str> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "resultDigest on chain = recomputed",
+            "resultHash = keccak256(task id ‖ resultDigest)",
+            "resultSeal = keccak256(worker ‖ task id ‖ resultDigest)",
+            "enclave signature over (resultHash, resultSeal) recovers the enclave challenge",
+        ]
+    );
+    assert!(v["proven"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| !p.as_str().unwrap().contains("signed for task")));
+    let (_, text, _) = verifier(&d, "result.zip", &[]);
+    assert!(
+        text.contains("NOT verified: 4 of 19 checks failed."),
+        "{text}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn unusable_input_exits_2_with_a_reason() {
+    let d = tmp("bad");
+    fixture(&d, "Paris.");
+    std::fs::write(d.join("garbage.zip"), b"not a zip at all").unwrap();
+    let (code, _, err) = verifier(&d, "garbage.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a zip"), "{err}");
+
+    let (code, _, err) = verifier(&d, "missing.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.zip"), "{err}");
+
+    // An encrypted result without the beneficiary's key.
+    std::fs::write(
+        d.join("encrypted.zip"),
+        zip(&[
+            ("iexec_out.zip.aes", &[0u8; 48]),
+            ("aes-key.rsa", &[0u8; 256]),
+        ]),
+    )
+    .unwrap();
+    let (code, _, err) = verifier(&d, "encrypted.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("give the beneficiary's RSA private key (--key)"),
+        "{err}"
+    );
+
+    // A key file that is no RSA key.
+    std::fs::write(d.join("key.pem"), b"-----BEGIN NOTHING-----").unwrap();
+    let (code, _, err) = verifier(
+        &d,
+        "encrypted.zip",
+        &["--key", d.join("key.pem").to_str().unwrap()],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("not an RSA private key"), "{err}");
+
+    // A zip entry escaping the output directory.
+    std::fs::write(d.join("escape.zip"), zip(&[("../result.json", b"{}")])).unwrap();
+    let (code, _, err) = verifier(&d, "escape.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a plain relative path"), "{err}");
+
+    // A receipt of another schema, or with a short task id.
+    let mut r: Value =
+        serde_json::from_slice(&std::fs::read(d.join("receipt.json")).unwrap()).unwrap();
+    r["task_id"] = "0x1234".into();
+    std::fs::write(d.join("receipt.json"), r.to_string()).unwrap();
+    let (code, _, err) = verifier(&d, "result.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("task_id is 2 bytes, not 32"), "{err}");
+    r["schema"] = "other".into();
+    std::fs::write(d.join("receipt.json"), r.to_string()).unwrap();
+    let (code, _, err) = verifier(&d, "result.zip", &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("expected \"iexec-llm/receipt/v1\""), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn contract_signature_rules_apply_to_the_enclave_signature() {
+    // v = 0/1 and high-s are refused as the contract (OpenZeppelin ECDSA) refuses them.
+    let d = tmp("rules");
+    fixture(&d, "Paris.");
+    let mut r: Value =
+        serde_json::from_slice(&std::fs::read(d.join("receipt.json")).unwrap()).unwrap();
+    let sig = hex::decode(&r["enclave_signature"].as_str().unwrap()[2..]).unwrap();
+    let mut low_v = sig.clone();
+    low_v[64] -= 27;
+    r["enclave_signature"] = to_hex(&low_v).into();
+    std::fs::write(d.join("receipt.json"), r.to_string()).unwrap();
+    let (code, out, _) = verifier(&d, "result.zip", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("v = 0; the contract accepts 27 or 28")
+            || out.contains("v = 1; the contract accepts 27 or 28"),
+        "{out}"
+    );
+    // s -> n - s (and v flipped) recovers the same key off chain, but is refused.
+    let n =
+        hex::decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141").unwrap();
+    let s = &sig[32..64];
+    let mut high = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let v = n[i] as i16 - s[i] as i16 - borrow;
+        borrow = i16::from(v < 0);
+        high[i] = v.rem_euclid(256) as u8;
+    }
+    let mut high_s = sig.clone();
+    high_s[32..64].copy_from_slice(&high);
+    high_s[64] = if sig[64] == 27 { 28 } else { 27 };
+    r["enclave_signature"] = to_hex(&high_s).into();
+    std::fs::write(d.join("receipt.json"), r.to_string()).unwrap();
+    let (code, out, _) = verifier(&d, "result.zip", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("s is in the upper half of the curve order"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
