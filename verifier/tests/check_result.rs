@@ -4,6 +4,9 @@
 //! quote and every tamper is in tests/e2e.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -315,6 +318,101 @@ fn contract_signature_rules_apply_to_the_enclave_signature() {
     assert!(
         out.contains("s is in the upper half of the curve order"),
         "{out}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn a_dstack_quote_and_event_log_are_replayed_and_rtmr3_events_listed() {
+    // A real dstack quote with its JSON event log (testdata E8). Its REPORTDATA is not ours,
+    // so the binding fails and, without collateral, the quote is not verified; the event log
+    // replays to its RTMRs and RTMR3's runtime events are listed by name.
+    let j: Value = serde_json::from_slice(&common::load("tdx/dstack/quote-report.json")).unwrap();
+    let d = tmp("dstack");
+    fixture(&d, "Paris.");
+    let out = d.join("unpacked");
+    let mut r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    r["attestation"] = json!({"method": "dstack", "reportdata_scheme": "iexec-llm/reportdata/v1",
+        "report_data": hex::encode(verifier::check_result::report_data(&r)),
+        "quote_file": "quote.bin", "event_log_file": "eventlog.json"});
+    std::fs::write(
+        out.join("result.json"),
+        serde_json::to_vec_pretty(&r).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(out.join("quote.bin"), j["quote"].as_str().unwrap()).unwrap();
+    std::fs::write(out.join("eventlog.json"), j["event_log"].as_str().unwrap()).unwrap();
+    let (code, stdout, _) = verifier(&d, "unpacked", &["--json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let get = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no check {name}: {stdout}"))
+    };
+    assert_eq!(
+        get("REPORTDATA recorded in result.json = recomputed from its claims")["pass"],
+        true
+    );
+    assert_eq!(
+        get("quote REPORTDATA = recomputed from result.json")["pass"],
+        false
+    );
+    assert_eq!(get("quote verified with collateral")["pass"], false);
+    for k in 0..4 {
+        assert_eq!(
+            get(&format!("event log replays to the quote's RTMR{k}"))["pass"],
+            true,
+            "RTMR{k}"
+        );
+    }
+    let names: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"compose-hash"), "{names:?}");
+    assert!(v["trusted"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("no verified quote in the result"));
+    // One byte of a runtime event's payload changed: RTMR3 no longer replays.
+    let log = j["event_log"].as_str().unwrap();
+    let ev: Value = serde_json::from_str(log).unwrap();
+    let payload = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "compose-hash")
+        .unwrap()["event_payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = format!(
+        "{}{}",
+        if payload.starts_with('0') { "1" } else { "0" },
+        &payload[1..]
+    );
+    std::fs::write(out.join("eventlog.json"), log.replace(&payload, &flipped)).unwrap();
+    let (_, stdout, _) = verifier(&d, "unpacked", &["--json"]);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let failed: Vec<&str> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&"event log replays to the quote's RTMR3"),
+        "{failed:?}"
+    );
+    assert!(
+        !failed.contains(&"event log replays to the quote's RTMR0"),
+        "{failed:?}"
     );
     std::fs::remove_dir_all(d).unwrap();
 }
