@@ -53,6 +53,9 @@ pub enum Error {
         /// Context length in tokens.
         context: usize,
     },
+    /// The task would not fit the memory budget.
+    #[error("memory budget: {0}")]
+    MemoryBudget(String),
     /// The inference engine failed.
     #[error("inference: {0}")]
     Engine(String),
@@ -75,6 +78,7 @@ impl Error {
             Error::Tokenizer(_) => "tokenizer",
             Error::Template(_) => "chat-template",
             Error::PromptTooLong { .. } => "prompt-too-long",
+            Error::MemoryBudget(_) => "memory-budget",
             Error::Engine(_) => "inference",
             Error::Output(_) => "output",
         }

@@ -16,6 +16,7 @@ pub mod generate;
 pub mod gguf;
 pub mod iexec;
 pub mod log;
+pub mod memory;
 pub mod model;
 pub mod params;
 pub mod result;

@@ -50,6 +50,12 @@ struct Cli {
     /// Use this tokenizer.json instead of the tokenizer in the GGUF file.
     #[arg(long, value_name = "PATH")]
     tokenizer: Option<PathBuf>,
+    /// Most memory the task may use: model, KV cache for the context, prompt scratch. A task
+    /// that would need more is refused before loading (error kind memory-budget). Bytes, or
+    /// with KiB/MiB/GiB.
+    #[arg(long, value_name = "SIZE", default_value = "6GiB", env = "IEXEC_LLM_MEMORY_BUDGET",
+          value_parser = app::memory::parse_size)]
+    memory_budget: u64,
     /// Write result.json, computed.json and metrics.json here [default: $IEXEC_OUT].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         out: cli.out,
         params: cli.params,
         platform: app::attest::Platform::default(),
+        memory_budget: cli.memory_budget,
     };
     ExitCode::from(app::run::run(&opts, &app::iexec::Env::from_process()))
 }

@@ -35,6 +35,8 @@ pub struct Options {
     pub params: Vec<String>,
     /// Where to ask for a TDX quote.
     pub platform: crate::attest::Platform,
+    /// Most memory the task may use, in bytes (checked before loading).
+    pub memory_budget: u64,
 }
 
 /// Exit status: the task ran and its result was written.
@@ -232,10 +234,19 @@ impl Task {
             .and_then(|v| v.to_string().ok())
             .cloned();
         let gen = &args.gen;
+        // The budget, before anything large is allocated (the prompt is checked below).
+        let tensor_bytes = gguf
+            .file_size
+            .saturating_sub(gguf.content.tensor_data_offset);
+        let context = hp.context_for(gen.context as usize);
+        let need = crate::memory::estimate(&hp, tensor_bytes, context, 1);
+        crate::memory::check(&need, opts.memory_budget, context, 1)?;
         log.event(
             "model-load",
             json!({ "architecture": hp.arch.name(), "layers": hp.n_layer,
-                    "hidden": hp.n_embd, "vocab": hp.n_vocab }),
+                    "hidden": hp.n_embd, "vocab": hp.n_vocab,
+                    "memory_estimate_bytes": need.total(),
+                    "memory_budget_bytes": opts.memory_budget }),
         );
         let mut model = Model::load(gguf, &mut file, gen.context as usize)?;
         self.metrics.load_seconds = t.elapsed().as_secs_f64();
@@ -255,6 +266,8 @@ impl Task {
                 context: model.context,
             });
         }
+        let need = crate::memory::estimate(&hp, tensor_bytes, model.context, p.tokens.len());
+        crate::memory::check(&need, opts.memory_budget, model.context, p.tokens.len())?;
         log.event(
             "prefill",
             json!({ "prompt_tokens": p.tokens.len(), "context": model.context }),

@@ -411,6 +411,49 @@ fn missing_unreadable_or_substituted_models_are_refused() {
         "malformed-gguf",
         "file is truncated",
     );
+
+    // A budget the model cannot fit is refused before loading, with the figures; an
+    // environment variable sets it too; the default 6 GiB refuses a 131072-token context only
+    // when the model's KV cache for it would not fit (SmolLM2 is trained for 8192).
+    let sha = SMOLLM2_SHA256;
+    let ms = m.to_str().unwrap();
+    check(
+        &[
+            "--model",
+            ms,
+            "--model-sha256",
+            sha,
+            "--memory-budget",
+            "200MiB",
+            "hi",
+        ],
+        "memory-budget",
+        "but the budget is 0.20 GiB: weights 0.09 GiB, f32 token embedding 0.11 GiB",
+    );
+    let mut env2 = env.clone();
+    env2.push(("IEXEC_LLM_MEMORY_BUDGET", OsStr::new("100MiB")));
+    let o = run_app(&["--model", ms, "--model-sha256", sha, "hi"], &env2);
+    Run {
+        code: o.status.code(),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+        out: w.out(),
+    }
+    .assert_error("memory-budget", "but the budget is 0.10 GiB");
+    let o = run_app(
+        &[
+            "--model",
+            ms,
+            "--model-sha256",
+            sha,
+            "--memory-budget",
+            "6GB",
+            "hi",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown unit"));
 }
 
 #[test]

@@ -61,6 +61,17 @@ pub struct Hparams {
 }
 
 impl Hparams {
+    /// The context the engine will use when asked for `max_context` tokens: no more than the
+    /// model was trained for (and candle's Llama caps its rotary table at 4096).
+    pub fn context_for(&self, max_context: usize) -> usize {
+        let c = self.n_ctx_train.min(max_context);
+        if self.arch == Arch::Llama {
+            c.min(LLAMA_MAX_CONTEXT)
+        } else {
+            c
+        }
+    }
+
     /// Reads and checks the hyperparameters of a GGUF model.
     ///
     /// # Errors
@@ -223,10 +234,7 @@ impl Model {
     ) -> Result<Self, Error> {
         let mut ct = gguf.content;
         let hparams = Hparams::from_gguf(&ct)?;
-        let mut context = hparams.n_ctx_train.min(max_context);
-        if hparams.arch == Arch::Llama {
-            context = context.min(LLAMA_MAX_CONTEXT);
-        }
+        let context = hparams.context_for(max_context);
         let device = Device::Cpu;
         let weights = match hparams.arch {
             Arch::Llama => Weights::Llama(quantized_llama::ModelWeights::from_gguf(

@@ -1,0 +1,175 @@
+//! The memory budget: what a task needs, estimated before it is loaded, against what the
+//! worker allows (6 GiB on iExec TDX workers by default). A task that would not fit is
+//! refused with the figures, instead of being killed half-way by the kernel.
+//!
+//! The estimate follows the engine (candle 0.11's quantized Llama/Qwen2):
+//! - the tensor data of the GGUF file, read into memory;
+//! - the token embedding expanded to f32 (`n_vocab × n_embd × 4`);
+//! - the f32 KV cache for the whole context (`2 × layers × context × kv_heads × head_dim ×
+//!   4`), plus one layer's copy while it grows;
+//! - for the prompt, processed in one batch: attention scores and probabilities (`2 × heads ×
+//!   P × P × 4`) and the feed-forward activations (`3 × P × n_ff × 4`), plus the logits;
+//! - a fixed allowance for the binary, tokenizer and allocator slack.
+
+use crate::error::Error;
+use crate::model::Hparams;
+
+/// Default budget: the memory an iExec TDX worker gives a task.
+pub const DEFAULT_BUDGET: u64 = 6 << 30;
+/// Binary, tokenizer, allocator slack.
+const FIXED_BYTES: u64 = 256 << 20;
+
+/// An estimate, in bytes, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// Tensor data read from the model file.
+    pub weights: u64,
+    /// The token embedding expanded to f32.
+    pub embedding: u64,
+    /// KV cache for the context.
+    pub kv_cache: u64,
+    /// Scratch for a prompt of the given length.
+    pub prompt_scratch: u64,
+    /// Everything else.
+    pub fixed: u64,
+}
+
+impl Estimate {
+    /// The sum.
+    pub fn total(&self) -> u64 {
+        self.weights
+            .saturating_add(self.embedding)
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.prompt_scratch)
+            .saturating_add(self.fixed)
+    }
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.2} GiB", b as f64 / f64::from(1u32 << 30))
+}
+
+/// The estimate for a model whose tensor data is `tensor_bytes`, run with `context` tokens and
+/// a prompt of `prompt_tokens`.
+pub fn estimate(hp: &Hparams, tensor_bytes: u64, context: usize, prompt_tokens: usize) -> Estimate {
+    let u = |x: usize| x as u64;
+    let head_dim = u(hp.n_embd / hp.n_head.max(1));
+    let kv_layer = 2 * u(context) * u(hp.n_head_kv) * head_dim * 4;
+    let p = u(prompt_tokens);
+    Estimate {
+        weights: tensor_bytes,
+        embedding: u(hp.n_vocab) * u(hp.n_embd) * 4,
+        kv_cache: kv_layer.saturating_mul(u(hp.n_layer) + 1),
+        prompt_scratch: (2 * u(hp.n_head) * p * p * 4)
+            .saturating_add(3 * p * u(hp.n_ff) * 4)
+            .saturating_add(u(hp.n_vocab) * 4 * 2),
+        fixed: FIXED_BYTES,
+    }
+}
+
+/// Refuses an estimate over the budget, saying what takes the room and what to change.
+///
+/// # Errors
+/// [`Error::MemoryBudget`] when `e.total() > budget`.
+pub fn check(e: &Estimate, budget: u64, context: usize, prompt_tokens: usize) -> Result<(), Error> {
+    if e.total() <= budget {
+        return Ok(());
+    }
+    Err(Error::MemoryBudget(format!(
+        "the task needs about {} but the budget is {}: weights {}, f32 token embedding {}, \
+         KV cache for context={context} {}, prompt of {prompt_tokens} tokens {}; lower \
+         context= (or the prompt), or raise --memory-budget if the worker has the memory",
+        gib(e.total()),
+        gib(budget),
+        gib(e.weights),
+        gib(e.embedding),
+        gib(e.kv_cache),
+        gib(e.prompt_scratch),
+    )))
+}
+
+/// Parses a size: bytes, or a number with KiB/MiB/GiB (also K/M/G, powers of 1024).
+///
+/// # Errors
+/// A message naming the bad value.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 6GiB, 512MiB)"))?;
+    let bytes = n * mult as f64;
+    if !(bytes >= 1.0 && bytes < 1e15) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::Arch;
+
+    /// DeepSeek-R1-Distill-Qwen-1.5B's shapes.
+    fn r1() -> Hparams {
+        Hparams {
+            arch: Arch::Qwen2,
+            n_layer: 28,
+            n_embd: 1536,
+            n_head: 12,
+            n_head_kv: 2,
+            n_ff: 8960,
+            n_ctx_train: 131_072,
+            n_vocab: 151_936,
+        }
+    }
+
+    #[test]
+    fn the_default_context_fits_and_the_full_one_is_refused_with_figures() {
+        let q4km = 1_117_320_736; // the pinned Q4_K_M file's size, an upper bound of its tensors
+        let e = estimate(&r1(), q4km, 4096, 512);
+        assert_eq!(e.kv_cache, 2 * 4096 * 2 * 128 * 4 * 29);
+        assert_eq!(e.embedding, 151_936 * 1536 * 4);
+        assert!(check(&e, DEFAULT_BUDGET, 4096, 512).is_ok(), "{e:?}");
+        // 131072 tokens of f32 KV cache alone is 7.8 GB.
+        let e = estimate(&r1(), q4km, 131_072, 512);
+        let err = check(&e, DEFAULT_BUDGET, 131_072, 512)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("but the budget is 6.00 GiB"), "{err}");
+        assert!(
+            err.contains("KV cache for context=131072 7.25 GiB"),
+            "{err}"
+        );
+        assert_eq!(err.contains("lower context="), true);
+        // A long prompt's attention scratch counts too.
+        let e = estimate(&r1(), q4km, 32_768, 30_000);
+        assert!(check(&e, DEFAULT_BUDGET, 32_768, 30_000).is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_units_and_bad_ones_are_named() {
+        assert_eq!(parse_size("6GiB").unwrap(), 6 << 30);
+        assert_eq!(parse_size("512 MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("6GB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}
