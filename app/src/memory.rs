@@ -113,7 +113,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a size (e.g. 6GiB, 512MiB)"))?;
     let bytes = n * mult as f64;
-    if !(bytes >= 1.0 && bytes < 1e15) {
+    if !(1.0..1e15).contains(&bytes) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(bytes as u64)
@@ -156,7 +156,7 @@ mod tests {
             err.contains("KV cache for context=131072 7.25 GiB"),
             "{err}"
         );
-        assert_eq!(err.contains("lower context="), true);
+        assert!(err.contains("lower context="), "{err}");
         // A long prompt's attention scratch counts too.
         let e = estimate(&r1(), q4km, 32_768, 30_000);
         assert!(check(&e, DEFAULT_BUDGET, 32_768, 30_000).is_err());
