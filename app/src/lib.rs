@@ -15,6 +15,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod iexec;
+pub mod kernels;
 pub mod log;
 pub mod memory;
 pub mod model;

@@ -1,0 +1,102 @@
+//! Our quantized matmul kernels beside candle's (`QMatMul`, the engine the app uses today) on
+//! DeepSeek-R1-Distill-Qwen-1.5B's matrix shapes, Q4_K and Q6_K, for one token (decode) and a
+//! batch of 64 (prefill): milliseconds per call and the ratio, from one run.
+//!
+//!   cargo bench -p app --bench kernels [-- THREADS]
+//!
+//! candle's CPU matmul uses its own thread pool (rayon, all cores); ours uses THREADS
+//! (default: the number of cores). Weights are random blocks with sane scales.
+#![allow(clippy::unwrap_used)]
+
+use app::kernels::{matmul, Isa, WType};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
+use candle_core::{Device, Module, Tensor};
+use std::time::Instant;
+
+fn weights(t: WType, rows: usize, k: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    let mut w: Vec<u8> = (0..rows * k / t.block_len() * t.block_bytes())
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u8
+        })
+        .collect();
+    let f = half::f16::from_f32(0.01).to_bits().to_le_bytes();
+    for b in w.chunks_exact_mut(t.block_bytes()) {
+        match t {
+            WType::Q6K => b[208..210].copy_from_slice(&f),
+            _ => {
+                b[0..2].copy_from_slice(&f);
+                b[2..4].copy_from_slice(&f);
+            }
+        }
+    }
+    w
+}
+
+fn time<F: FnMut()>(mut f: F, reps: usize) -> f64 {
+    f();
+    let t = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e3 / reps as f64
+}
+
+fn main() {
+    let threads: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let isa = Isa::select().unwrap();
+    println!("ours: {isa:?}, {threads} threads; candle 0.11.1 QMatMul (rayon)");
+    println!(
+        "{:<28} {:>6} {:>10} {:>10} {:>7}",
+        "matrix (rows x k)", "tokens", "ours ms", "candle ms", "ratio"
+    );
+    for (name, t, g, rows, k) in [
+        (
+            "attn_q  Q4_K 1536x1536",
+            WType::Q4K,
+            GgmlDType::Q4K,
+            1536,
+            1536,
+        ),
+        (
+            "ffn_up  Q4_K 8960x1536",
+            WType::Q4K,
+            GgmlDType::Q4K,
+            8960,
+            1536,
+        ),
+        (
+            "ffn_down Q6_K 1536x8960",
+            WType::Q6K,
+            GgmlDType::Q6K,
+            1536,
+            8960,
+        ),
+    ] {
+        let w = weights(t, rows, k, 7);
+        let q = qtensor_from_ggml(g, &w, vec![rows, k], &Device::Cpu).unwrap();
+        let mm = QMatMul::from_qtensor(q).unwrap();
+        for tokens in [1usize, 64] {
+            let x: Vec<f32> = (0..tokens * k)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let xt = Tensor::from_vec(x.clone(), (1, tokens, k), &Device::Cpu).unwrap();
+            let reps = if tokens == 1 { 50 } else { 5 };
+            let ours = time(
+                || drop(matmul(isa, t, &w, rows, k, &x, threads).unwrap()),
+                reps,
+            );
+            let theirs = time(|| drop(mm.forward(&xt).unwrap()), reps);
+            println!(
+                "{name:<28} {tokens:>6} {ours:>10.3} {theirs:>10.3} {:>7.2}",
+                theirs / ours
+            );
+        }
+    }
+}

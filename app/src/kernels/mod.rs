@@ -1,0 +1,259 @@
+//! Quantized matrix × activation kernels, ours: a scalar implementation that is the oracle,
+//! and SIMD implementations chosen at run time (`is_x86_feature_detected!`), never by the
+//! build's target CPU: the image is built once and runs on whatever host the worker has.
+//!
+//! Weights stay in GGUF's block layouts (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K). Activations are
+//! quantized to 8 bits per block, as llama.cpp does ([`quant`]): 32-value blocks for
+//! Q4_0/Q4_1/Q8_0 weights, 256-value blocks with 16-value partial sums for the K-quants.
+//!
+//! **Determinism.** Within a block every product and sum is an integer, exact on every path;
+//! the block's float result is then formed by the same scalar expression on every path, and
+//! blocks are summed in order. So every SIMD path gives the scalar oracle's bits, and a row's
+//! dot product never depends on how rows are shared among threads.
+
+pub mod quant;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+use quant::{BlockQ8, BlockQ8K};
+
+/// Weight block types the kernels take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WType {
+    /// 32 values: f16 scale, 16 bytes of 4-bit values (offset 8).
+    Q4_0,
+    /// 32 values: f16 scale and min, 16 bytes of 4-bit values.
+    Q4_1,
+    /// 32 values: f16 scale, 32 signed bytes.
+    Q8_0,
+    /// 256 values: f16 scale and min, 12 bytes of 6-bit sub-block scales/mins, 128 bytes.
+    Q4K,
+    /// 256 values: 128 + 64 bytes of 6-bit values (offset 32), 16 signed scales, f16 scale.
+    Q6K,
+}
+
+impl WType {
+    /// Values per block.
+    pub fn block_len(self) -> usize {
+        match self {
+            WType::Q4_0 | WType::Q4_1 | WType::Q8_0 => 32,
+            WType::Q4K | WType::Q6K => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            WType::Q4_0 => 18,
+            WType::Q4_1 => 20,
+            WType::Q8_0 => 34,
+            WType::Q4K => 144,
+            WType::Q6K => 210,
+        }
+    }
+
+    /// Whether activations are quantized in 256-value blocks (K-quants) or 32-value ones.
+    pub fn k_quant(self) -> bool {
+        matches!(self, WType::Q4K | WType::Q6K)
+    }
+}
+
+/// Which implementation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// The oracle.
+    Scalar,
+    /// AVX2 + FMA.
+    Avx2,
+    /// AVX-512 (F, BW, VL) with VNNI.
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// The best the CPU has, unless `IEXEC_LLM_SIMD` (`scalar`, `avx2`, `avx512`) asks for
+    /// another one it also has.
+    ///
+    /// # Errors
+    /// A message when the variable names an unknown path or one the CPU lacks.
+    pub fn select() -> Result<Isa, String> {
+        let available = Self::available();
+        match std::env::var("IEXEC_LLM_SIMD").ok().as_deref() {
+            None | Some("") => Ok(*available.last().unwrap_or(&Isa::Scalar)),
+            Some(name) => {
+                let want = match name {
+                    "scalar" => Isa::Scalar,
+                    "avx2" => Isa::Avx2,
+                    "avx512" => Isa::Avx512Vnni,
+                    other => {
+                        return Err(format!(
+                            "IEXEC_LLM_SIMD={other:?}: use scalar, avx2 or avx512"
+                        ))
+                    }
+                };
+                if available.contains(&want) {
+                    Ok(want)
+                } else {
+                    Err(format!("IEXEC_LLM_SIMD={name}: this CPU lacks it"))
+                }
+            }
+        }
+    }
+
+    /// Every path this CPU can run, scalar first.
+    pub fn available() -> Vec<Isa> {
+        let mut v = vec![Isa::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx2);
+                if is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vnni")
+                {
+                    v.push(Isa::Avx512Vnni);
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Activations quantized for one weight type: one row per token.
+pub enum Acts {
+    /// 32-value blocks.
+    Q8(Vec<Vec<BlockQ8>>),
+    /// 256-value blocks.
+    Q8K(Vec<Vec<BlockQ8K>>),
+}
+
+impl Acts {
+    /// Quantizes `tokens` rows of `k` values for weights of type `t`.
+    ///
+    /// # Panics
+    /// Never for `k` a multiple of the block length; callers check shapes.
+    pub fn quantize(t: WType, x: &[f32], k: usize) -> Acts {
+        let rows = x.chunks_exact(k);
+        if t.k_quant() {
+            Acts::Q8K(rows.map(quant::quantize_q8k).collect())
+        } else {
+            Acts::Q8(rows.map(quant::quantize_q8).collect())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Acts::Q8(v) => v.len(),
+            Acts::Q8K(v) => v.len(),
+        }
+    }
+}
+
+/// The dot product of one weight row (`row` bytes, GGUF layout) with one token's activations.
+pub fn dot(isa: Isa, t: WType, row: &[u8], acts: &Acts, token: usize) -> f32 {
+    match (acts, isa) {
+        #[cfg(target_arch = "x86_64")]
+        (Acts::Q8K(a), Isa::Avx2 | Isa::Avx512Vnni) => {
+            let a = &a[token];
+            // SAFETY: Isa values other than Scalar come from `available()`, which checked
+            // the CPU features these functions are compiled for.
+            unsafe {
+                match (t, isa) {
+                    (WType::Q4K, Isa::Avx512Vnni) => x86::dot_q4k_avx512(row, a),
+                    (WType::Q4K, _) => x86::dot_q4k_avx2(row, a),
+                    (WType::Q6K, _) => x86::dot_q6k_avx2(row, a),
+                    _ => scalar::dot_k(t, row, a),
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (Acts::Q8(a), Isa::Avx2 | Isa::Avx512Vnni) => {
+            let a = &a[token];
+            // SAFETY: as above.
+            unsafe {
+                match t {
+                    WType::Q8_0 => x86::dot_q8_0_avx2(row, a),
+                    WType::Q4_0 => x86::dot_q4_0_avx2(row, a),
+                    _ => scalar::dot_32(t, row, a),
+                }
+            }
+        }
+        (Acts::Q8K(a), _) => scalar::dot_k(t, row, &a[token]),
+        (Acts::Q8(a), _) => scalar::dot_32(t, row, &a[token]),
+    }
+}
+
+/// `out[token][row] = W[row] · x[token]` for `rows` weight rows of `k` values (`w` holds them
+/// back to back in GGUF layout), `x` holding `tokens` rows of `k` activations. Rows are shared
+/// among `threads` threads in contiguous ranges; each weight row is read once per batch.
+///
+/// # Errors
+/// A message when the shapes do not fit the type.
+pub fn matmul(
+    isa: Isa,
+    t: WType,
+    w: &[u8],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    threads: usize,
+) -> Result<Vec<f32>, String> {
+    if k == 0 || !k.is_multiple_of(t.block_len()) {
+        return Err(format!("k = {k} is not a multiple of {}", t.block_len()));
+    }
+    let row_bytes = k / t.block_len() * t.block_bytes();
+    if w.len() != rows * row_bytes {
+        return Err(format!(
+            "weights are {} bytes, expected {rows} rows of {row_bytes}",
+            w.len()
+        ));
+    }
+    if !x.len().is_multiple_of(k) {
+        return Err(format!(
+            "activations of {} values are not rows of {k}",
+            x.len()
+        ));
+    }
+    let acts = Acts::quantize(t, x, k);
+    let tokens = acts.len();
+    let mut out = vec![0f32; tokens * rows];
+    let threads = threads.clamp(1, rows.max(1));
+    let per = rows.div_ceil(threads);
+    // Each thread fills the rows [r0, r1) of every token: a transposed buffer per thread,
+    // copied into place afterwards.
+    let parts: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| -> Result<_, String> {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (r0, r1) = ((i * per).min(rows), ((i + 1) * per).min(rows));
+                let acts = &acts;
+                s.spawn(move || {
+                    let mut part = vec![0f32; (r1 - r0) * tokens];
+                    for r in r0..r1 {
+                        let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                        for tok in 0..tokens {
+                            part[(r - r0) * tokens + tok] = dot(isa, t, row, acts, tok);
+                        }
+                    }
+                    (r0, part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a kernel thread panicked".to_string()))
+            .collect()
+    })?;
+    for (r0, part) in parts {
+        let n = part.len() / tokens.max(1);
+        for r in 0..n {
+            for tok in 0..tokens {
+                out[tok * rows + r0 + r] = part[r * tokens + tok];
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+//! Activation quantization, shared by every kernel path (so every path sees the same bytes).
+//!
+//! - [`BlockQ8`]: 32 values, `d = max|x| / 127`, `q = round(x / d)`, and the sum of `q`
+//!   (used by Q4_0's offset and Q4_1's min);
+//! - [`BlockQ8K`]: 256 values, scaled by the value of largest magnitude as llama.cpp's
+//!   `quantize_row_q8_K` does (`q = round_half_even(-127 / max · x)`, at most 127), with the sum
+//!   of each 16 values (used by the K-quants' mins and offsets).
+
+/// 32 activations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockQ8 {
+    /// Scale.
+    pub d: f32,
+    /// Sum of `qs`.
+    pub sum: i32,
+    /// Values.
+    pub qs: [i8; 32],
+}
+
+/// 256 activations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockQ8K {
+    /// Scale.
+    pub d: f32,
+    /// Values.
+    pub qs: [i8; 256],
+    /// Sum of each 16 values.
+    pub bsums: [i16; 16],
+}
+
+/// Quantizes a row (its length a multiple of 32).
+pub fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
+    x.chunks_exact(32)
+        .map(|c| {
+            let amax = c.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut qs = [0i8; 32];
+            let mut sum = 0i32;
+            for (q, v) in qs.iter_mut().zip(c) {
+                *q = (v * id).round().clamp(-127.0, 127.0) as i8;
+                sum += i32::from(*q);
+            }
+            BlockQ8 { d, sum, qs }
+        })
+        .collect()
+}
+
+/// Quantizes a row (its length a multiple of 256).
+pub fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
+    x.chunks_exact(256)
+        .map(|c| {
+            let (mut amax, mut max) = (0f32, 0f32);
+            for &v in c {
+                if v.abs() > amax {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let mut b = BlockQ8K {
+                d: 0.0,
+                qs: [0; 256],
+                bsums: [0; 16],
+            };
+            if amax == 0.0 {
+                return b;
+            }
+            let iscale = -127.0 / max;
+            for (q, v) in b.qs.iter_mut().zip(c) {
+                *q = (iscale * v).round_ties_even().min(127.0) as i8;
+            }
+            for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                *s = q.iter().map(|v| i16::from(*v)).sum();
+            }
+            b.d = 1.0 / iscale;
+            b
+        })
+        .collect()
+}

@@ -1,0 +1,271 @@
+//! Every SIMD path equals the scalar oracle bit for bit; the oracle equals exact arithmetic
+//! on the dequantized values; the layouts decode as candle decodes them; matmul's bits do
+//! not depend on the thread count.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+const TYPES: [WType; 5] = [
+    WType::Q4_0,
+    WType::Q4_1,
+    WType::Q8_0,
+    WType::Q4K,
+    WType::Q6K,
+];
+
+/// Random blocks with sane f16 scales (random bits would include NaN and infinities).
+fn weights(rng: &mut Rng, t: WType, rows: usize, k: usize) -> Vec<u8> {
+    let mut w = rng.bytes(rows * k / t.block_len() * t.block_bytes());
+    let f16 = |x: f32| half::f16::from_f32(x).to_bits().to_le_bytes();
+    for b in w.chunks_exact_mut(t.block_bytes()) {
+        let (s0, s1) = (f16(rng.f32() * 0.05), f16(rng.f32().abs() * 0.02));
+        match t {
+            WType::Q4_0 | WType::Q8_0 => b[0..2].copy_from_slice(&s0),
+            WType::Q4_1 | WType::Q4K => {
+                b[0..2].copy_from_slice(&s0);
+                b[2..4].copy_from_slice(&s1);
+            }
+            WType::Q6K => b[208..210].copy_from_slice(&s0),
+        }
+    }
+    w
+}
+
+fn acts(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.f32() * scale).collect()
+}
+
+#[test]
+fn every_simd_path_gives_the_scalar_bits() {
+    let mut rng = Rng(1);
+    let paths = Isa::available();
+    let mut compared = 0;
+    for t in TYPES {
+        for k in [t.block_len(), 2 * t.block_len(), 1536, 8960 / 256 * 256] {
+            for _ in 0..20 {
+                let w = weights(&mut rng, t, 1, k);
+                let x = acts(&mut rng, k, 4.0);
+                let a = Acts::quantize(t, &x, k);
+                let want = dot(Isa::Scalar, t, &w, &a, 0);
+                for &isa in &paths[1..] {
+                    let got = dot(isa, t, &w, &a, 0);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{t:?} k={k} {isa:?}: {got} vs {want}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    // This machine has AVX2 and AVX-512 VNNI: both are compared, for all five types.
+    assert!(paths.len() < 2 || compared == TYPES.len() * 4 * 20 * (paths.len() - 1));
+}
+
+#[test]
+fn extreme_values_stay_exact() {
+    // All-ones nibbles/bytes with the largest activations: the integer sums saturate nowhere.
+    for t in TYPES {
+        let k = t.block_len() * 2;
+        let mut w = vec![0xFFu8; k / t.block_len() * t.block_bytes()];
+        for b in w.chunks_exact_mut(t.block_bytes()) {
+            let one = half::f16::from_f32(1.0).to_bits().to_le_bytes();
+            match t {
+                WType::Q6K => b[208..210].copy_from_slice(&one),
+                _ => b[0..2].copy_from_slice(&one),
+            }
+            if matches!(t, WType::Q4_1 | WType::Q4K) {
+                b[2..4].copy_from_slice(&one); // the min
+            }
+            if t == WType::Q8_0 {
+                b[2..34].fill(0x80); // -128
+            }
+        }
+        for x in [vec![-1000.0f32; k], vec![1000.0f32; k]] {
+            let a = Acts::quantize(t, &x, k);
+            let want = dot(Isa::Scalar, t, &w, &a, 0);
+            let exact: f64 = scalar::dequantize(t, &w)
+                .iter()
+                .zip(dequantized_acts(&a))
+                .map(|(w, a)| f64::from(*w) * a)
+                .sum();
+            assert!(
+                ((want as f64) - exact).abs() <= exact.abs() * 1e-5,
+                "{t:?}: {want} vs {exact}"
+            );
+            for isa in Isa::available() {
+                assert_eq!(
+                    dot(isa, t, &w, &a, 0).to_bits(),
+                    want.to_bits(),
+                    "{t:?} {isa:?}"
+                );
+            }
+        }
+    }
+}
+
+fn dequantized_acts(a: &Acts) -> Vec<f64> {
+    match a {
+        Acts::Q8(v) => v[0]
+            .iter()
+            .flat_map(|b| b.qs.iter().map(move |q| f64::from(b.d) * f64::from(*q)))
+            .collect(),
+        Acts::Q8K(v) => v[0]
+            .iter()
+            .flat_map(|b| b.qs.iter().map(move |q| f64::from(b.d) * f64::from(*q)))
+            .collect(),
+    }
+}
+
+#[test]
+fn the_oracle_is_exact_arithmetic_on_the_dequantized_values() {
+    let mut rng = Rng(2);
+    for t in TYPES {
+        for _ in 0..50 {
+            let k = 1536;
+            let w = weights(&mut rng, t, 1, k);
+            let x = acts(&mut rng, k, 3.0);
+            let a = Acts::quantize(t, &x, k);
+            let got = f64::from(dot(Isa::Scalar, t, &w, &a, 0));
+            let terms: Vec<f64> = scalar::dequantize(t, &w)
+                .iter()
+                .zip(dequantized_acts(&a))
+                .map(|(w, a)| f64::from(*w) * a)
+                .collect();
+            let exact: f64 = terms.iter().sum();
+            let mass: f64 = terms.iter().map(|v| v.abs()).sum();
+            // Block results are rounded to f32 and summed in f32: a few ulps of the mass.
+            assert!(
+                (got - exact).abs() <= mass * 1e-6,
+                "{t:?}: {got} vs {exact} (mass {mass})"
+            );
+        }
+    }
+}
+
+#[test]
+fn activation_quantization_error_is_within_half_a_step() {
+    let mut rng = Rng(3);
+    let x = acts(&mut rng, 1024, 10.0);
+    for b in quant::quantize_q8(&x).iter().zip(x.chunks_exact(32)) {
+        for (q, v) in b.0.qs.iter().zip(b.1) {
+            assert!((b.0.d * f32::from(*q) - v).abs() <= b.0.d * 0.5 + 1e-6);
+        }
+        assert_eq!(b.0.sum, b.0.qs.iter().map(|q| i32::from(*q)).sum::<i32>());
+    }
+    for (b, c) in quant::quantize_q8k(&x).iter().zip(x.chunks_exact(256)) {
+        for (q, v) in b.qs.iter().zip(c) {
+            assert!((b.d * f32::from(*q) - v).abs() <= b.d.abs() * 0.5 + 1e-5);
+        }
+        for (s, q) in b.bsums.iter().zip(b.qs.chunks_exact(16)) {
+            assert_eq!(i32::from(*s), q.iter().map(|v| i32::from(*v)).sum::<i32>());
+        }
+    }
+    // Zeros quantize to zeros with a zero scale (no division by zero).
+    assert!(quant::quantize_q8k(&[0.0; 256])[0]
+        .qs
+        .iter()
+        .all(|q| *q == 0));
+    assert_eq!(quant::quantize_q8(&[0.0; 32])[0].d, 0.0);
+}
+
+#[test]
+fn layouts_decode_as_candle_decodes_them() {
+    use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType};
+    let mut rng = Rng(4);
+    for (t, g) in [
+        (WType::Q4_0, GgmlDType::Q4_0),
+        (WType::Q4_1, GgmlDType::Q4_1),
+        (WType::Q8_0, GgmlDType::Q8_0),
+        (WType::Q4K, GgmlDType::Q4K),
+        (WType::Q6K, GgmlDType::Q6K),
+    ] {
+        let (rows, k) = (3, 512);
+        let w = weights(&mut rng, t, rows, k);
+        let q = qtensor_from_ggml(g, &w, vec![rows, k], &candle_core::Device::Cpu).unwrap();
+        let theirs: Vec<f32> = q
+            .dequantize(&candle_core::Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let ours = scalar::dequantize(t, &w);
+        assert_eq!(ours.len(), theirs.len());
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1e-3),
+                "{t:?}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_bits_do_not_depend_on_threads_or_path() {
+    let mut rng = Rng(5);
+    for t in TYPES {
+        let (rows, k, tokens) = (37, 512, 5);
+        let w = weights(&mut rng, t, rows, k);
+        let x = acts(&mut rng, k * tokens, 2.0);
+        let reference = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
+        // The oracle, row by row.
+        let a = Acts::quantize(t, &x, k);
+        let row_bytes = k / t.block_len() * t.block_bytes();
+        for tok in 0..tokens {
+            for r in 0..rows {
+                let d = dot(
+                    Isa::Scalar,
+                    t,
+                    &w[r * row_bytes..(r + 1) * row_bytes],
+                    &a,
+                    tok,
+                );
+                assert_eq!(reference[tok * rows + r].to_bits(), d.to_bits());
+            }
+        }
+        for isa in Isa::available() {
+            for threads in [1, 2, 3, 8, 64] {
+                let got = matmul(isa, t, &w, rows, k, &x, threads).unwrap();
+                let same = got
+                    .iter()
+                    .zip(&reference)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{t:?} {isa:?} threads={threads}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let w = vec![0u8; 144];
+    assert!(matmul(Isa::Scalar, WType::Q4K, &w, 1, 255, &[0.0; 255], 1)
+        .unwrap_err()
+        .contains("not a multiple of 256"));
+    assert!(matmul(Isa::Scalar, WType::Q4K, &w, 2, 256, &[0.0; 256], 1)
+        .unwrap_err()
+        .contains("expected 2 rows of 144"));
+    assert!(matmul(Isa::Scalar, WType::Q4K, &w, 1, 256, &[0.0; 300], 1)
+        .unwrap_err()
+        .contains("not rows of 256"));
+}
