@@ -2,17 +2,18 @@
 //! worker allows (6 GiB on iExec TDX workers by default). A task that would not fit is
 //! refused with the figures, instead of being killed half-way by the kernel.
 //!
-//! The estimate follows the engine (candle 0.11's quantized Llama/Qwen2):
-//! - the tensor data of the GGUF file, read into memory;
-//! - the token embedding expanded to f32 (`n_vocab × n_embd × 4`);
-//! - the f32 KV cache for the whole context (`2 × layers × context × kv_heads × head_dim ×
-//!   4`), plus one layer's copy while it grows;
+//! The estimate follows the engine:
+//! - the tensor data of the GGUF file (read into memory by candle; mapped by ours, and every
+//!   page of it is touched once per token, so it counts all the same);
+//! - candle only: the token embedding expanded to f32 (`n_vocab × n_embd × 4`);
+//! - the KV cache for the whole context (`2 × layers × context × kv_heads × head_dim`), f32
+//!   plus one layer's copy while it grows with candle, f16 preallocated with ours;
 //! - for the prompt, processed in one batch: attention scores and probabilities (`2 × heads ×
 //!   P × P × 4`) and the feed-forward activations (`3 × P × n_ff × 4`), plus the logits;
 //! - a fixed allowance for the binary, tokenizer and allocator slack.
 
 use crate::error::Error;
-use crate::model::Hparams;
+use crate::model::{Engine, Hparams};
 
 /// Default budget: the memory an iExec TDX worker gives a task.
 pub const DEFAULT_BUDGET: u64 = 6 << 30;
@@ -24,7 +25,7 @@ const FIXED_BYTES: u64 = 256 << 20;
 pub struct Estimate {
     /// Tensor data read from the model file.
     pub weights: u64,
-    /// The token embedding expanded to f32.
+    /// The token embedding expanded to f32 (candle).
     pub embedding: u64,
     /// KV cache for the context.
     pub kv_cache: u64,
@@ -51,15 +52,25 @@ fn gib(b: u64) -> String {
 
 /// The estimate for a model whose tensor data is `tensor_bytes`, run with `context` tokens and
 /// a prompt of `prompt_tokens`.
-pub fn estimate(hp: &Hparams, tensor_bytes: u64, context: usize, prompt_tokens: usize) -> Estimate {
+pub fn estimate(
+    engine: Engine,
+    hp: &Hparams,
+    tensor_bytes: u64,
+    context: usize,
+    prompt_tokens: usize,
+) -> Estimate {
     let u = |x: usize| x as u64;
     let head_dim = u(hp.n_embd / hp.n_head.max(1));
-    let kv_layer = 2 * u(context) * u(hp.n_head_kv) * head_dim * 4;
+    let (kv_bytes, growth, embedding) = match engine {
+        Engine::Candle => (4, 1, u(hp.n_vocab) * u(hp.n_embd) * 4),
+        Engine::Own => (2, 0, 0),
+    };
+    let kv_layer = 2 * u(context) * u(hp.n_head_kv) * head_dim * kv_bytes;
     let p = u(prompt_tokens);
     Estimate {
         weights: tensor_bytes,
-        embedding: u(hp.n_vocab) * u(hp.n_embd) * 4,
-        kv_cache: kv_layer.saturating_mul(u(hp.n_layer) + 1),
+        embedding,
+        kv_cache: kv_layer.saturating_mul(u(hp.n_layer) + growth),
         prompt_scratch: (2 * u(hp.n_head) * p * p * 4)
             .saturating_add(3 * p * u(hp.n_ff) * 4)
             .saturating_add(u(hp.n_vocab) * 4 * 2),
@@ -76,7 +87,7 @@ pub fn check(e: &Estimate, budget: u64, context: usize, prompt_tokens: usize) ->
         return Ok(());
     }
     Err(Error::MemoryBudget(format!(
-        "the task needs about {} but the budget is {}: weights {}, f32 token embedding {}, \
+        "the task needs about {} but the budget is {}: weights {}, expanded token embedding {}, \
          KV cache for context={context} {}, prompt of {prompt_tokens} tokens {}; lower \
          context= (or the prompt), or raise --memory-budget if the worker has the memory",
         gib(e.total()),
@@ -142,12 +153,18 @@ mod tests {
     #[test]
     fn the_default_context_fits_and_the_full_one_is_refused_with_figures() {
         let q4km = 1_117_320_736; // the pinned Q4_K_M file's size, an upper bound of its tensors
-        let e = estimate(&r1(), q4km, 4096, 512);
+        let e = estimate(Engine::Candle, &r1(), q4km, 4096, 512);
         assert_eq!(e.kv_cache, 2 * 4096 * 2 * 128 * 4 * 29);
         assert_eq!(e.embedding, 151_936 * 1536 * 4);
         assert!(check(&e, DEFAULT_BUDGET, 4096, 512).is_ok(), "{e:?}");
+        // Ours: the embedding stays quantized, the cache is f16 and preallocated.
+        let own = estimate(Engine::Own, &r1(), q4km, 4096, 512);
+        assert_eq!(
+            (own.embedding, own.kv_cache),
+            (0, 2 * 4096 * 2 * 128 * 2 * 28)
+        );
         // 131072 tokens of f32 KV cache alone is 7.8 GB.
-        let e = estimate(&r1(), q4km, 131_072, 512);
+        let e = estimate(Engine::Candle, &r1(), q4km, 131_072, 512);
         let err = check(&e, DEFAULT_BUDGET, 131_072, 512)
             .unwrap_err()
             .to_string();
@@ -158,7 +175,7 @@ mod tests {
         );
         assert!(err.contains("lower context="), "{err}");
         // A long prompt's attention scratch counts too.
-        let e = estimate(&r1(), q4km, 32_768, 30_000);
+        let e = estimate(Engine::Candle, &r1(), q4km, 32_768, 30_000);
         assert!(check(&e, DEFAULT_BUDGET, 32_768, 30_000).is_err());
     }
 

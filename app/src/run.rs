@@ -238,13 +238,18 @@ impl Task {
         let tensor_bytes = gguf
             .file_size
             .saturating_sub(gguf.content.tensor_data_offset);
-        let context = hp.context_for(gen.context as usize);
-        let need = crate::memory::estimate(&hp, tensor_bytes, context, 1);
+        let engine = crate::model::Engine::choose(&gguf.content)?;
+        let context = match engine {
+            crate::model::Engine::Own => hp.n_ctx_train.min(gen.context as usize),
+            crate::model::Engine::Candle => hp.context_for(gen.context as usize),
+        };
+        let need = crate::memory::estimate(engine, &hp, tensor_bytes, context, 1);
         crate::memory::check(&need, opts.memory_budget, context, 1)?;
         log.event(
             "model-load",
             json!({ "architecture": hp.arch.name(), "layers": hp.n_layer,
                     "hidden": hp.n_embd, "vocab": hp.n_vocab,
+                    "engine": format!("{engine:?}").to_lowercase(),
                     "memory_estimate_bytes": need.total(),
                     "memory_budget_bytes": opts.memory_budget }),
         );
@@ -266,7 +271,8 @@ impl Task {
                 context: model.context,
             });
         }
-        let need = crate::memory::estimate(&hp, tensor_bytes, model.context, p.tokens.len());
+        let need =
+            crate::memory::estimate(engine, &hp, tensor_bytes, model.context, p.tokens.len());
         crate::memory::check(&need, opts.memory_budget, model.context, p.tokens.len())?;
         log.event(
             "prefill",

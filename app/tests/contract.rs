@@ -254,6 +254,55 @@ fn same_inputs_and_seed_give_identical_result_bytes() {
 }
 
 #[test]
+fn output_bytes_are_identical_at_any_thread_count_and_on_every_simd_path() {
+    // Our engine: the same sampled answer, bit for bit, at 1, 2 and 3 threads and with each
+    // kernel path this CPU has (IEXEC_LLM_SIMD forces one; scalar is the oracle).
+    let args = [
+        "max_tokens=12",
+        "temperature=0.8",
+        "seed=7",
+        "Name three colours.",
+    ];
+    let mut runs = Vec::new();
+    let mut paths = vec!["scalar"];
+    if std::arch::is_x86_feature_detected!("avx2") {
+        paths.push("avx2");
+    }
+    if std::arch::is_x86_feature_detected!("avx512vnni") {
+        paths.push("avx512");
+    }
+    for (simd, threads) in paths
+        .iter()
+        .map(|p| (*p, "2"))
+        .chain([("", "1"), ("", "3")])
+    {
+        let mut w = Worker::new(&format!("bits-{simd}-{threads}"));
+        w.set("IEXEC_LLM_ENGINE", "own")
+            .set("IEXEC_LLM_SIMD", simd)
+            .set("IEXEC_LLM_THREADS", threads);
+        let r = w.run(&args);
+        assert_eq!(r.code, Some(0), "{simd} {threads}: {}", r.stderr);
+        runs.push((
+            simd,
+            threads,
+            std::fs::read(r.out.join("result.json")).unwrap(),
+        ));
+    }
+    for (simd, threads, bytes) in &runs[1..] {
+        assert!(
+            bytes == &runs[0].2,
+            "simd {simd:?} threads {threads} differ from scalar"
+        );
+    }
+    // A path the CPU lacks, or an unknown one, is refused by name.
+    let mut w = Worker::new("bits-bad");
+    w.set("IEXEC_LLM_ENGINE", "own")
+        .set("IEXEC_LLM_SIMD", "neon");
+    w.run(&args)
+        .assert_error("inference", "IEXEC_LLM_SIMD=\"neon\"");
+}
+
+#[test]
 fn reasoning_model_output_is_split_at_think() {
     // The synthetic Qwen2 carries DeepSeek-R1's template, so the prompt opens a <think> block:
     // everything generated is reasoning until </think> (random weights never close it).
@@ -428,7 +477,7 @@ fn missing_unreadable_or_substituted_models_are_refused() {
             "hi",
         ],
         "memory-budget",
-        "but the budget is 0.20 GiB: weights 0.09 GiB, f32 token embedding 0.11 GiB",
+        "but the budget is 0.20 GiB: weights 0.09 GiB, expanded token embedding 0.00 GiB",
     );
     let mut env2 = env.clone();
     env2.push(("IEXEC_LLM_MEMORY_BUDGET", OsStr::new("100MiB")));

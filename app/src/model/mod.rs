@@ -10,7 +10,8 @@ use crate::gguf::Gguf;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2};
-use std::io::{Read, Seek};
+
+pub mod own;
 
 /// Candle's quantized Llama precomputes rotary tables for this many positions
 /// (`quantized_llama::MAX_SEQ_LEN`), so a Llama context can be no longer.
@@ -208,6 +209,44 @@ fn md<'a>(ct: &'a Content, key: &str) -> Result<&'a Value, Error> {
 enum Weights {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
+    Own(Box<own::OwnModel>),
+}
+
+/// Which forward pass runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Ours ([`own`]): mapped weights, our kernels, f16 KV cache, deterministic.
+    Own,
+    /// candle-transformers' quantized Llama/Qwen2.
+    Candle,
+}
+
+impl Engine {
+    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else ours when its kernels cover every matrix
+    /// type of the model, else candle's.
+    ///
+    /// # Errors
+    /// [`Error::Param`] for another value, or `own` for a model it cannot run.
+    pub fn choose(ct: &Content) -> Result<Engine, Error> {
+        let unsupported = own::unsupported(ct);
+        match std::env::var("IEXEC_LLM_ENGINE").ok().as_deref() {
+            None | Some("") => Ok(if unsupported.is_none() {
+                Engine::Own
+            } else {
+                Engine::Candle
+            }),
+            Some("candle") => Ok(Engine::Candle),
+            Some("own") => match unsupported {
+                None => Ok(Engine::Own),
+                Some(why) => Err(Error::Param(format!(
+                    "IEXEC_LLM_ENGINE=own cannot run this model: {why}"
+                ))),
+            },
+            Some(other) => Err(Error::Param(format!(
+                "IEXEC_LLM_ENGINE={other:?}: use own or candle"
+            ))),
+        }
+    }
 }
 
 /// A loaded model with its KV cache.
@@ -227,15 +266,25 @@ impl Model {
     /// # Errors
     /// [`Error::Model`] if the hyperparameters or tensors are inconsistent, [`Error::Engine`] if
     /// candle fails to load a tensor.
-    pub fn load<R: Read + Seek>(
-        gguf: Gguf,
-        reader: &mut R,
-        max_context: usize,
-    ) -> Result<Self, Error> {
+    pub fn load(gguf: Gguf, reader: &mut std::fs::File, max_context: usize) -> Result<Self, Error> {
         let mut ct = gguf.content;
         let hparams = Hparams::from_gguf(&ct)?;
-        let context = hparams.context_for(max_context);
+        let engine = Engine::choose(&ct)?;
+        let context = match engine {
+            Engine::Own => hparams.n_ctx_train.min(max_context),
+            Engine::Candle => hparams.context_for(max_context),
+        };
         let device = Device::Cpu;
+        if engine == Engine::Own {
+            return Ok(Self {
+                weights: Weights::Own(Box::new(own::OwnModel::load(
+                    &ct, &hparams, reader, context,
+                )?)),
+                hparams,
+                context,
+                device,
+            });
+        }
         let weights = match hparams.arch {
             Arch::Llama => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
                 ct, reader, &device,
@@ -281,6 +330,7 @@ impl Model {
         let logits = match &mut self.weights {
             Weights::Llama(m) => m.forward(&x, pos)?,
             Weights::Qwen2(m) => m.forward(&x, pos)?,
+            Weights::Own(m) => return m.forward(tokens, pos),
         };
         Ok(logits
             .squeeze(0)?

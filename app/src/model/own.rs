@@ -1,0 +1,413 @@
+//! Our own forward pass for the llama/qwen2 family, on [`crate::kernels`]:
+//! - weights memory-mapped (memmap2), never copied: matrices are read in place in their GGUF
+//!   block layout; the token embedding stays quantized and rows are dequantized on lookup;
+//! - an f16 KV cache preallocated for the context;
+//! - every float operation outside the kernels (norms, RoPE, attention, SwiGLU) in a fixed
+//!   order on one thread per output (head or row), so logits are bit-identical at any thread
+//!   count and on every SIMD path.
+//!
+//! RoPE follows the GGUF conventions: llama rotates adjacent pairs, qwen2 the two halves
+//! (NEOX); qwen2 adds the Q/K/V biases.
+
+use super::{Arch, Hparams};
+use crate::error::Error;
+use crate::kernels::{self, Isa, WType};
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::GgmlDType;
+use half::f16;
+
+/// A matrix in the mapped file.
+#[derive(Debug, Clone, Copy)]
+struct QMat {
+    t: WType,
+    off: usize,
+    rows: usize,
+    k: usize,
+}
+
+impl QMat {
+    fn row_bytes(&self) -> usize {
+        self.k / self.t.block_len() * self.t.block_bytes()
+    }
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMat,
+    wk: QMat,
+    wv: QMat,
+    wo: QMat,
+    bias: Option<[Vec<f32>; 3]>,
+    ffn_norm: Vec<f32>,
+    gate: QMat,
+    up: QMat,
+    down: QMat,
+}
+
+/// The model and its KV cache.
+pub struct OwnModel {
+    map: memmap2::Mmap,
+    arch: Arch,
+    n_embd: usize,
+    n_head: usize,
+    n_head_kv: usize,
+    head_dim: usize,
+    eps: f32,
+    embd: QMat,
+    output: QMat,
+    output_norm: Vec<f32>,
+    layers: Vec<Layer>,
+    /// [layer][position][kv head × head_dim]
+    k_cache: Vec<f16>,
+    v_cache: Vec<f16>,
+    context: usize,
+    /// cos and sin per position and frequency.
+    rope: Vec<(f32, f32)>,
+    isa: Isa,
+    threads: usize,
+}
+
+fn wtype(g: GgmlDType) -> Option<WType> {
+    match g {
+        GgmlDType::Q4_0 => Some(WType::Q4_0),
+        GgmlDType::Q4_1 => Some(WType::Q4_1),
+        GgmlDType::Q8_0 => Some(WType::Q8_0),
+        GgmlDType::Q4K => Some(WType::Q4K),
+        GgmlDType::Q6K => Some(WType::Q6K),
+        _ => None,
+    }
+}
+
+/// Why our engine cannot run a model (its matrices use a type our kernels lack), if so.
+pub fn unsupported(ct: &Content) -> Option<String> {
+    ct.tensor_infos
+        .iter()
+        .filter(|(_, t)| t.shape.dims().len() == 2)
+        .find(|(_, t)| wtype(t.ggml_dtype).is_none())
+        .map(|(n, t)| format!("{n} is {:?}", t.ggml_dtype))
+}
+
+impl OwnModel {
+    /// Maps `file` and builds the model for `context` positions.
+    ///
+    /// # Errors
+    /// [`Error::Model`] for a tensor of a type the kernels lack or a vector that is not f32/f16;
+    /// [`Error::ModelFile`] if the file cannot be mapped; a kernel path error from
+    /// `IEXEC_LLM_SIMD`.
+    pub fn load(
+        ct: &Content,
+        hp: &Hparams,
+        file: &std::fs::File,
+        context: usize,
+    ) -> Result<Self, Error> {
+        // SAFETY: the file was opened read-only and checked against its pinned sha256; the
+        // map is only read. A concurrent writer to the model file is outside the threat model
+        // (the image's file system is read-only under the worker).
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| Error::ModelFile {
+            path: "model".into(),
+            reason: format!("cannot map it: {e}"),
+        })?;
+        let base = ct.tensor_data_offset as usize;
+        let info = |name: &str| {
+            ct.tensor_infos
+                .get(name)
+                .ok_or_else(|| Error::Model(format!("missing tensor {name}")))
+        };
+        let mat = |name: &str| -> Result<QMat, Error> {
+            let t = info(name)?;
+            let dims = t.shape.dims();
+            let wt = wtype(t.ggml_dtype)
+                .ok_or_else(|| Error::Model(format!("{name}: type {:?}", t.ggml_dtype)))?;
+            let (rows, k) = (dims[0], dims[1]);
+            if k % wt.block_len() != 0 {
+                return Err(Error::Model(format!(
+                    "{name}: {k} columns, blocks of {}",
+                    wt.block_len()
+                )));
+            }
+            let m = QMat {
+                t: wt,
+                off: base + t.offset as usize,
+                rows,
+                k,
+            };
+            if m.off + rows * m.row_bytes() > map.len() {
+                return Err(Error::Model(format!(
+                    "{name} runs past the end of the file"
+                )));
+            }
+            Ok(m)
+        };
+        let vector = |name: &str| -> Result<Vec<f32>, Error> {
+            let t = info(name)?;
+            let n = t.shape.elem_count();
+            let off = base + t.offset as usize;
+            let bytes = |w: usize| {
+                map.get(off..off + n * w)
+                    .ok_or_else(|| Error::Model(format!("{name} runs past the end of the file")))
+            };
+            match t.ggml_dtype {
+                GgmlDType::F32 => Ok(bytes(4)?
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()),
+                GgmlDType::F16 => Ok(bytes(2)?
+                    .chunks_exact(2)
+                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+                    .collect()),
+                other => Err(Error::Model(format!("{name}: vector of type {other:?}"))),
+            }
+        };
+        let a = hp.arch.name();
+        let meta_f32 = |key: &str, default: f32| {
+            ct.metadata
+                .get(&format!("{a}.{key}"))
+                .and_then(|v| v.to_f32().ok())
+                .unwrap_or(default)
+        };
+        let eps = meta_f32(
+            "attention.layer_norm_rms_epsilon",
+            if hp.arch == Arch::Qwen2 { 1e-6 } else { 1e-5 },
+        );
+        let theta = meta_f32("rope.freq_base", 10_000.0);
+        let head_dim = hp.n_embd / hp.n_head;
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for i in 0..hp.n_layer {
+            let p = |s: &str| format!("blk.{i}.{s}");
+            layers.push(Layer {
+                attn_norm: vector(&p("attn_norm.weight"))?,
+                wq: mat(&p("attn_q.weight"))?,
+                wk: mat(&p("attn_k.weight"))?,
+                wv: mat(&p("attn_v.weight"))?,
+                wo: mat(&p("attn_output.weight"))?,
+                bias: if hp.arch == Arch::Qwen2 {
+                    Some([
+                        vector(&p("attn_q.bias"))?,
+                        vector(&p("attn_k.bias"))?,
+                        vector(&p("attn_v.bias"))?,
+                    ])
+                } else {
+                    None
+                },
+                ffn_norm: vector(&p("ffn_norm.weight"))?,
+                gate: mat(&p("ffn_gate.weight"))?,
+                up: mat(&p("ffn_up.weight"))?,
+                down: mat(&p("ffn_down.weight"))?,
+            });
+        }
+        let embd = mat("token_embd.weight")?;
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            mat("output.weight")?
+        } else {
+            embd
+        };
+        let half_dim = head_dim / 2;
+        let mut rope = Vec::with_capacity(context * half_dim);
+        for pos in 0..context {
+            for i in 0..half_dim {
+                let freq = 1.0 / theta.powf(2.0 * i as f32 / head_dim as f32);
+                let angle = pos as f32 * freq;
+                rope.push((angle.cos(), angle.sin()));
+            }
+        }
+        let kv = hp.n_layer * context * hp.n_head_kv * head_dim;
+        Ok(OwnModel {
+            arch: hp.arch,
+            n_embd: hp.n_embd,
+            n_head: hp.n_head,
+            n_head_kv: hp.n_head_kv,
+            head_dim,
+            eps,
+            output_norm: vector("output_norm.weight")?,
+            embd,
+            output,
+            layers,
+            k_cache: vec![f16::ZERO; kv],
+            v_cache: vec![f16::ZERO; kv],
+            context,
+            rope,
+            isa: Isa::select().map_err(Error::Engine)?,
+            threads: std::env::var("IEXEC_LLM_THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .filter(|t| *t > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            map,
+        })
+    }
+
+    fn bytes(&self, m: &QMat) -> &[u8] {
+        &self.map[m.off..m.off + m.rows * m.row_bytes()]
+    }
+
+    fn matmul(&self, m: &QMat, x: &[f32]) -> Result<Vec<f32>, Error> {
+        kernels::matmul(self.isa, m.t, self.bytes(m), m.rows, m.k, x, self.threads)
+            .map_err(Error::Engine)
+    }
+
+    fn rms_norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(self.n_embd) {
+            let ss: f32 = row.iter().map(|v| v * v).sum::<f32>() / self.n_embd as f32;
+            let scale = 1.0 / (ss + self.eps).sqrt();
+            out.extend(row.iter().zip(w).map(|(v, w)| v * scale * w));
+        }
+        out
+    }
+
+    fn rope(&self, x: &mut [f32], heads: usize, pos: usize) {
+        let hd = self.head_dim;
+        let table = &self.rope[pos * hd / 2..(pos + 1) * hd / 2];
+        for h in x.chunks_exact_mut(hd).take(heads) {
+            for (i, (c, s)) in table.iter().enumerate() {
+                let (a, b) = match self.arch {
+                    Arch::Llama => (2 * i, 2 * i + 1),
+                    Arch::Qwen2 => (i, i + hd / 2),
+                };
+                let (x0, x1) = (h[a], h[b]);
+                h[a] = x0 * c - x1 * s;
+                h[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+
+    /// Feeds `tokens` at positions `pos..` and returns the logits after the last one.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] for positions past the context or a kernel failure.
+    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, Error> {
+        let (e, hd) = (self.n_embd, self.head_dim);
+        let kvd = self.n_head_kv * hd;
+        let n = tokens.len();
+        if pos + n > self.context {
+            return Err(Error::Engine("past the context".into()));
+        }
+        let mut x = Vec::with_capacity(n * e);
+        let erb = self.embd.row_bytes();
+        for &t in tokens {
+            let off = self.embd.off + t as usize * erb;
+            x.extend(kernels::scalar::dequantize(
+                self.embd.t,
+                &self.map[off..off + erb],
+            ));
+        }
+        for l in 0..self.layers.len() {
+            let layer = &self.layers[l];
+            let h = self.rms_norm(&x, &layer.attn_norm);
+            let mut q = self.matmul(&layer.wq, &h)?;
+            let mut k = self.matmul(&layer.wk, &h)?;
+            let mut v = self.matmul(&layer.wv, &h)?;
+            if let Some([bq, bk, bv]) = &layer.bias {
+                for (m, b) in [(&mut q, bq), (&mut k, bk), (&mut v, bv)] {
+                    for row in m.chunks_exact_mut(b.len()) {
+                        row.iter_mut().zip(b).for_each(|(x, b)| *x += b);
+                    }
+                }
+            }
+            for i in 0..n {
+                self.rope(&mut q[i * e..(i + 1) * e], self.n_head, pos + i);
+                self.rope(&mut k[i * kvd..(i + 1) * kvd], self.n_head_kv, pos + i);
+            }
+            let base = l * self.context * kvd;
+            for i in 0..n {
+                let at = base + (pos + i) * kvd;
+                for (c, v) in self.k_cache[at..at + kvd].iter_mut().zip(&k[i * kvd..]) {
+                    *c = f16::from_f32(*v);
+                }
+                for (c, v) in self.v_cache[at..at + kvd].iter_mut().zip(&v[i * kvd..]) {
+                    *c = f16::from_f32(*v);
+                }
+            }
+            let attn = self.attention(&q, l, pos, n)?;
+            let o = self.matmul(&self.layers[l].wo, &attn)?;
+            x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+            let layer = &self.layers[l];
+            let h = self.rms_norm(&x, &layer.ffn_norm);
+            let g = self.matmul(&layer.gate, &h)?;
+            let u = self.matmul(&layer.up, &h)?;
+            let act: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            let d = self.matmul(&layer.down, &act)?;
+            x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+        }
+        let last = self.rms_norm(&x[(n - 1) * e..], &self.output_norm);
+        self.matmul(&self.output, &last)
+    }
+
+    /// Causal attention of `n` queries at positions `pos..` over the cache of layer `l`; heads
+    /// are shared among threads, each head computed in one fixed order.
+    fn attention(&self, q: &[f32], l: usize, pos: usize, n: usize) -> Result<Vec<f32>, Error> {
+        let (e, hd) = (self.n_embd, self.head_dim);
+        let kvd = self.n_head_kv * hd;
+        let group = self.n_head / self.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let base = l * self.context * kvd;
+        let (kc, vc) = (&self.k_cache, &self.v_cache);
+        let head = |h: usize| -> Vec<f32> {
+            let kvh = h / group;
+            let mut out = vec![0f32; n * hd];
+            let mut scores = Vec::with_capacity(pos + n);
+            let mut kf = vec![0f32; hd];
+            for i in 0..n {
+                let qv = &q[i * e + h * hd..i * e + (h + 1) * hd];
+                scores.clear();
+                for j in 0..=pos + i {
+                    let at = base + j * kvd + kvh * hd;
+                    for (d, s) in kf.iter_mut().zip(&kc[at..at + hd]) {
+                        *d = s.to_f32();
+                    }
+                    let dot: f32 = qv.iter().zip(&kf).map(|(a, b)| a * b).sum();
+                    scores.push(dot * scale);
+                }
+                let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+                let mut sum = 0f32;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                let o = &mut out[i * hd..(i + 1) * hd];
+                for (j, w) in scores.iter().enumerate() {
+                    let at = base + j * kvd + kvh * hd;
+                    let w = w / sum;
+                    for (o, v) in o.iter_mut().zip(&vc[at..at + hd]) {
+                        *o += w * v.to_f32();
+                    }
+                }
+            }
+            out
+        };
+        let threads = self.threads.clamp(1, self.n_head);
+        let per = self.n_head.div_ceil(threads);
+        let heads: Vec<Vec<f32>> = std::thread::scope(|s| -> Result<_, Error> {
+            let hs: Vec<_> = (0..threads)
+                .map(|t| {
+                    let head = &head;
+                    s.spawn(move || {
+                        ((t * per).min(self.n_head)..((t + 1) * per).min(self.n_head))
+                            .map(head)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(self.n_head);
+            for h in hs {
+                all.extend(
+                    h.join()
+                        .map_err(|_| Error::Engine("an attention thread panicked".into()))?,
+                );
+            }
+            Ok(all)
+        })?;
+        let mut attn = vec![0f32; n * e];
+        for (h, out) in heads.iter().enumerate() {
+            for i in 0..n {
+                attn[i * e + h * hd..i * e + (h + 1) * hd]
+                    .copy_from_slice(&out[i * hd..(i + 1) * hd]);
+            }
+        }
+        Ok(attn)
+    }
+}
