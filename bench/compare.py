@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--gen", type=int, default=128)
     a = ap.parse_args()
 
-    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), IEXEC_LLM_THREADS=str(a.threads))
     out, ours_rss = run([a.ours, a.model, "--prompt", str(a.prompt), "--gen", str(a.gen)], env)
     ours = json.loads(out.strip().splitlines()[-1])
 

@@ -184,6 +184,83 @@ pub fn dot(isa: Isa, t: WType, row: &[u8], acts: &Acts, token: usize) -> f32 {
     }
 }
 
+/// Token tile: the activations of this many tokens are reused across every weight row of a
+/// thread's share before the next tile (they stay in cache; weights are re-read once per tile).
+const TOKEN_TILE: usize = 64;
+/// Rows per task handed to the pool.
+const ROWS_PER_TASK: usize = 32;
+
+/// The same as [`matmul`] on a rayon pool (the engine's, built once): rows are cut into
+/// fixed tasks of [`ROWS_PER_TASK`], each computed whole by one thread, so the bits never
+/// depend on the pool's size.
+///
+/// # Errors
+/// A message when the shapes do not fit the type.
+pub fn matmul_pool(
+    pool: &rayon::ThreadPool,
+    isa: Isa,
+    t: WType,
+    w: &[u8],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+) -> Result<Vec<f32>, String> {
+    use rayon::prelude::*;
+    let row_bytes = check_shapes(t, w, rows, k, x)?;
+    let acts = Acts::quantize(t, x, k);
+    let tokens = acts.len();
+    // [row][token], then transposed (nothing to transpose for one token).
+    let mut by_row = vec![0f32; rows * tokens];
+    pool.install(|| {
+        by_row
+            .par_chunks_mut(ROWS_PER_TASK * tokens.max(1))
+            .enumerate()
+            .for_each(|(task, out)| {
+                let r0 = task * ROWS_PER_TASK;
+                let n = out.len() / tokens.max(1);
+                for t0 in (0..tokens).step_by(TOKEN_TILE) {
+                    let t1 = (t0 + TOKEN_TILE).min(tokens);
+                    for r in 0..n {
+                        let row = &w[(r0 + r) * row_bytes..(r0 + r + 1) * row_bytes];
+                        for tok in t0..t1 {
+                            out[r * tokens + tok] = dot(isa, t, row, &acts, tok);
+                        }
+                    }
+                }
+            });
+    });
+    if tokens == 1 {
+        return Ok(by_row);
+    }
+    let mut out = vec![0f32; rows * tokens];
+    for r in 0..rows {
+        for tok in 0..tokens {
+            out[tok * rows + r] = by_row[r * tokens + tok];
+        }
+    }
+    Ok(out)
+}
+
+fn check_shapes(t: WType, w: &[u8], rows: usize, k: usize, x: &[f32]) -> Result<usize, String> {
+    if k == 0 || !k.is_multiple_of(t.block_len()) {
+        return Err(format!("k = {k} is not a multiple of {}", t.block_len()));
+    }
+    let row_bytes = k / t.block_len() * t.block_bytes();
+    if w.len() != rows * row_bytes {
+        return Err(format!(
+            "weights are {} bytes, expected {rows} rows of {row_bytes}",
+            w.len()
+        ));
+    }
+    if !x.len().is_multiple_of(k) {
+        return Err(format!(
+            "activations of {} values are not rows of {k}",
+            x.len()
+        ));
+    }
+    Ok(row_bytes)
+}
+
 /// `out[token][row] = W[row] · x[token]` for `rows` weight rows of `k` values (`w` holds them
 /// back to back in GGUF layout), `x` holding `tokens` rows of `k` activations. Rows are shared
 /// among `threads` threads in contiguous ranges; each weight row is read once per batch.
@@ -257,3 +334,38 @@ pub fn matmul(
 
 #[cfg(test)]
 mod tests;
+
+/// Σ a·b over f32 with 8 lane accumulators and a fixed final reduction: the same bits however
+/// the compiler vectorizes it (each lane is one sequence of separate multiplies and adds;
+/// Rust never fuses them).
+#[inline(always)]
+fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let n8 = a.len().min(b.len()) / 8 * 8;
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in a[n8..].iter().zip(&b[n8..]) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_f32_lanes(a, b)
+}
+
+/// An f32 dot product for attention, identical in bits on every path.
+pub fn dot_f32(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Isa::Avx2 and above come from `available()`, which checked AVX2.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { dot_f32_avx2(a, b) },
+        _ => dot_f32_lanes(a, b),
+    }
+}

@@ -269,3 +269,26 @@ fn bad_shapes_are_errors() {
         .unwrap_err()
         .contains("not rows of 256"));
 }
+
+#[test]
+fn the_attention_dot_product_has_the_same_bits_on_every_path() {
+    let mut rng = Rng(6);
+    for n in [1, 7, 8, 64, 128, 130] {
+        let a = acts(&mut rng, n, 3.0);
+        let b = acts(&mut rng, n, 3.0);
+        let want = dot_f32(Isa::Scalar, &a, &b);
+        let exact: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        assert!((f64::from(want) - exact).abs() < 1e-4 * n as f64);
+        for isa in Isa::available() {
+            assert_eq!(
+                dot_f32(isa, &a, &b).to_bits(),
+                want.to_bits(),
+                "{isa:?} n={n}"
+            );
+        }
+    }
+}

@@ -64,7 +64,7 @@ pub struct OwnModel {
     /// cos and sin per position and frequency.
     rope: Vec<(f32, f32)>,
     isa: Isa,
-    threads: usize,
+    pool: rayon::ThreadPool,
 }
 
 fn wtype(g: GgmlDType) -> Option<WType> {
@@ -227,11 +227,10 @@ impl OwnModel {
             context,
             rope,
             isa: Isa::select().map_err(Error::Engine)?,
-            threads: std::env::var("IEXEC_LLM_THREADS")
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .filter(|t| *t > 0)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(threads())
+                .build()
+                .map_err(|e| Error::Engine(format!("thread pool: {e}")))?,
             map,
         })
     }
@@ -241,7 +240,7 @@ impl OwnModel {
     }
 
     fn matmul(&self, m: &QMat, x: &[f32]) -> Result<Vec<f32>, Error> {
-        kernels::matmul(self.isa, m.t, self.bytes(m), m.rows, m.k, x, self.threads)
+        kernels::matmul_pool(&self.pool, self.isa, m.t, self.bytes(m), m.rows, m.k, x)
             .map_err(Error::Engine)
     }
 
@@ -338,30 +337,39 @@ impl OwnModel {
     }
 
     /// Causal attention of `n` queries at positions `pos..` over the cache of layer `l`; heads
-    /// are shared among threads, each head computed in one fixed order.
+    /// are shared among the pool's threads, each computed whole in one fixed order.
     fn attention(&self, q: &[f32], l: usize, pos: usize, n: usize) -> Result<Vec<f32>, Error> {
+        use rayon::prelude::*;
         let (e, hd) = (self.n_embd, self.head_dim);
         let kvd = self.n_head_kv * hd;
         let group = self.n_head / self.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
         let base = l * self.context * kvd;
-        let (kc, vc) = (&self.k_cache, &self.v_cache);
+        let (kc, vc, isa) = (&self.k_cache, &self.v_cache, self.isa);
+        let len = pos + n;
         let head = |h: usize| -> Vec<f32> {
             let kvh = h / group;
+            // This head's keys and values as f32, converted once.
+            let (mut kf, mut vf) = (vec![0f32; len * hd], vec![0f32; len * hd]);
+            for j in 0..len {
+                let at = base + j * kvd + kvh * hd;
+                for (d, s) in kf[j * hd..(j + 1) * hd].iter_mut().zip(&kc[at..at + hd]) {
+                    *d = s.to_f32();
+                }
+                for (d, s) in vf[j * hd..(j + 1) * hd].iter_mut().zip(&vc[at..at + hd]) {
+                    *d = s.to_f32();
+                }
+            }
             let mut out = vec![0f32; n * hd];
-            let mut scores = Vec::with_capacity(pos + n);
-            let mut kf = vec![0f32; hd];
+            let mut scores = Vec::with_capacity(len);
             for i in 0..n {
                 let qv = &q[i * e + h * hd..i * e + (h + 1) * hd];
                 scores.clear();
-                for j in 0..=pos + i {
-                    let at = base + j * kvd + kvh * hd;
-                    for (d, s) in kf.iter_mut().zip(&kc[at..at + hd]) {
-                        *d = s.to_f32();
-                    }
-                    let dot: f32 = qv.iter().zip(&kf).map(|(a, b)| a * b).sum();
-                    scores.push(dot * scale);
-                }
+                scores.extend(
+                    kf.chunks_exact(hd)
+                        .take(pos + i + 1)
+                        .map(|k| kernels::dot_f32(isa, qv, k) * scale),
+                );
                 let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
                 let mut sum = 0f32;
                 for s in scores.iter_mut() {
@@ -369,38 +377,18 @@ impl OwnModel {
                     sum += *s;
                 }
                 let o = &mut out[i * hd..(i + 1) * hd];
-                for (j, w) in scores.iter().enumerate() {
-                    let at = base + j * kvd + kvh * hd;
+                for (w, v) in scores.iter().zip(vf.chunks_exact(hd)) {
                     let w = w / sum;
-                    for (o, v) in o.iter_mut().zip(&vc[at..at + hd]) {
-                        *o += w * v.to_f32();
+                    for (o, v) in o.iter_mut().zip(v) {
+                        *o += w * v;
                     }
                 }
             }
             out
         };
-        let threads = self.threads.clamp(1, self.n_head);
-        let per = self.n_head.div_ceil(threads);
-        let heads: Vec<Vec<f32>> = std::thread::scope(|s| -> Result<_, Error> {
-            let hs: Vec<_> = (0..threads)
-                .map(|t| {
-                    let head = &head;
-                    s.spawn(move || {
-                        ((t * per).min(self.n_head)..((t + 1) * per).min(self.n_head))
-                            .map(head)
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            let mut all = Vec::with_capacity(self.n_head);
-            for h in hs {
-                all.extend(
-                    h.join()
-                        .map_err(|_| Error::Engine("an attention thread panicked".into()))?,
-                );
-            }
-            Ok(all)
-        })?;
+        let heads: Vec<Vec<f32>> = self
+            .pool
+            .install(|| (0..self.n_head).into_par_iter().map(head).collect());
         let mut attn = vec![0f32; n * e];
         for (h, out) in heads.iter().enumerate() {
             for i in 0..n {
@@ -410,4 +398,18 @@ impl OwnModel {
         }
         Ok(attn)
     }
+}
+
+/// Threads: `IEXEC_LLM_THREADS`, else `RAYON_NUM_THREADS`, else every core.
+fn threads() -> usize {
+    ["IEXEC_LLM_THREADS", "RAYON_NUM_THREADS"]
+        .iter()
+        .find_map(|v| {
+            std::env::var(v)
+                .ok()?
+                .parse()
+                .ok()
+                .filter(|t: &usize| *t > 0)
+        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
