@@ -477,7 +477,7 @@ fn missing_unreadable_or_substituted_models_are_refused() {
             "hi",
         ],
         "memory-budget",
-        "but the budget is 0.20 GiB: weights 0.09 GiB, expanded token embedding 0.00 GiB",
+        "but the budget is 0.20 GiB: weights 0.09 GiB, expanded token embedding 0.11 GiB",
     );
     let mut env2 = env.clone();
     env2.push(("IEXEC_LLM_MEMORY_BUDGET", OsStr::new("100MiB")));

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use app::generate::{generate, FinishReason};
-use app::model::Model;
+use app::model::{Engine, Model};
 use app::params::GenParams;
 use app::template::{self, Mode, Segment};
 use app::tokenizer::Tokenizer;
@@ -18,7 +18,18 @@ use std::fs::File;
 /// by whole units.
 const QWEN2_LOGIT_TOLERANCE: f32 = 0.1;
 
+/// Both engines answer to the same reference.
+const ENGINES: [Engine; 2] = [Engine::Candle, Engine::Own];
+
 fn load(path: &std::path::Path, context: usize) -> (Model, Tokenizer, Option<String>) {
+    load_with(path, context, Engine::Candle)
+}
+
+fn load_with(
+    path: &std::path::Path,
+    context: usize,
+    engine: Engine,
+) -> (Model, Tokenizer, Option<String>) {
     let mut f = File::open(path).unwrap();
     let g = app::gguf::read(&mut f).unwrap();
     let tok = Tokenizer::from_gguf(&g.content.metadata).unwrap();
@@ -28,7 +39,11 @@ fn load(path: &std::path::Path, context: usize) -> (Model, Tokenizer, Option<Str
         .get("tokenizer.chat_template")
         .and_then(|v| v.to_string().ok())
         .cloned();
-    (Model::load(g, &mut f, context).unwrap(), tok, tmpl)
+    (
+        Model::load_with(g, &mut f, context, engine).unwrap(),
+        tok,
+        tmpl,
+    )
 }
 
 fn tokenizer(path: &std::path::Path) -> Tokenizer {
@@ -139,87 +154,87 @@ fn a_tokenizer_json_gives_the_same_ids_and_its_added_tokens_stay_special() {
 
 #[test]
 fn greedy_generation_matches_llama_cpp_token_for_token() {
-    let (mut model, tok, _) = load(&smollm2(), 512);
-    let runs = reference()["smollm2"]["greedy_free"].as_array().unwrap();
-    assert!(runs.len() >= 3);
-    for run in runs {
-        let prompt = run["prompt"].as_str().unwrap();
-        let want = ids(&run["ids"]);
-        assert!(want.len() >= 32, "the reference run is too short");
-        let p = template::build(Mode::Raw, None, &tok, None, prompt).unwrap();
-        assert_eq!(
-            p.tokens,
-            ids(&run["prompt_ids"]),
-            "prompt tokens of {prompt:?}"
-        );
-        let params = GenParams {
-            max_tokens: want.len() as u32,
-            temperature: 0.0,
-            ..Default::default()
-        };
-        let g = generate(
-            &mut model,
-            &p.tokens,
-            &params,
-            &tok.end_of_generation,
-            || false,
-            |_| {},
-        );
-        assert_eq!(g.finish, FinishReason::Length);
-        assert_eq!(g.tokens, want, "greedy continuation of {prompt:?}");
+    for engine in ENGINES {
+        let (mut model, tok, _) = load_with(&smollm2(), 512, engine);
+        let runs = reference()["smollm2"]["greedy_free"].as_array().unwrap();
+        assert!(runs.len() >= 3);
+        for run in runs {
+            let prompt = run["prompt"].as_str().unwrap();
+            let want = ids(&run["ids"]);
+            assert!(want.len() >= 32, "the reference run is too short");
+            let p = template::build(Mode::Raw, None, &tok, None, prompt).unwrap();
+            assert_eq!(
+                p.tokens,
+                ids(&run["prompt_ids"]),
+                "prompt tokens of {prompt:?}"
+            );
+            let params = GenParams {
+                max_tokens: want.len() as u32,
+                temperature: 0.0,
+                ..Default::default()
+            };
+            let g = generate(
+                &mut model,
+                &p.tokens,
+                &params,
+                &tok.end_of_generation,
+                || false,
+                |_| {},
+            );
+            assert_eq!(g.finish, FinishReason::Length);
+            assert_eq!(g.tokens, want, "greedy continuation of {prompt:?}");
+        }
     }
 }
 
-/// Natural prompts, whatever their margins: feed llama.cpp's tokens one at a time (as decoding
-/// does) and check the app's own choice at every step where llama.cpp's margin is at least
-/// `min_margin`; at every other step, llama.cpp's token must still be among the app's
-/// near-best (within `min_margin` of its best logit).
 #[test]
 fn teacher_forced_choices_match_llama_cpp_wherever_it_is_not_a_near_tie() {
-    let (mut model, tok, _) = load(&smollm2(), 512);
-    let min_margin = reference()["smollm2"]["min_margin"].as_f64().unwrap() as f32;
-    let mut checked = 0;
-    for run in reference()["smollm2"]["greedy_forced"].as_array().unwrap() {
-        let prompt = ids(&run["prompt_ids"]);
-        let want = ids(&run["ids"]);
-        let margins: Vec<f32> = run["margins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_f64().unwrap() as f32)
-            .collect();
-        assert_eq!(
-            template::build(Mode::Raw, None, &tok, None, run["prompt"].as_str().unwrap())
+    for engine in ENGINES {
+        let (mut model, tok, _) = load_with(&smollm2(), 512, engine);
+        let min_margin = reference()["smollm2"]["min_margin"].as_f64().unwrap() as f32;
+        let mut checked = 0;
+        for run in reference()["smollm2"]["greedy_forced"].as_array().unwrap() {
+            let prompt = ids(&run["prompt_ids"]);
+            let want = ids(&run["ids"]);
+            let margins: Vec<f32> = run["margins"]
+                .as_array()
                 .unwrap()
-                .tokens,
-            prompt
-        );
-        let mut logits = model.forward(&prompt, 0).unwrap();
-        for (step, (&t, &margin)) in want.iter().zip(&margins).enumerate() {
-            let (best, best_logit) = logits
                 .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, l)| (i as u32, *l))
-                .unwrap();
-            if margin >= min_margin {
-                assert_eq!(best, t, "{:?} step {step} (margin {margin})", run["prompt"]);
-                checked += 1;
-            } else {
-                let gap = best_logit - logits[t as usize];
-                assert!(
-                    gap <= min_margin,
-                    "{:?} step {step}: llama.cpp's token {t} is {gap} below our best",
-                    run["prompt"]
-                );
+                .map(|m| m.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(
+                template::build(Mode::Raw, None, &tok, None, run["prompt"].as_str().unwrap())
+                    .unwrap()
+                    .tokens,
+                prompt
+            );
+            let mut logits = model.forward(&prompt, 0).unwrap();
+            for (step, (&t, &margin)) in want.iter().zip(&margins).enumerate() {
+                let (best, best_logit) = logits
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, l)| (i as u32, *l))
+                    .unwrap();
+                if margin >= min_margin {
+                    assert_eq!(best, t, "{:?} step {step} (margin {margin})", run["prompt"]);
+                    checked += 1;
+                } else {
+                    let gap = best_logit - logits[t as usize];
+                    assert!(
+                        gap <= min_margin,
+                        "{:?} step {step}: llama.cpp's token {t} is {gap} below our best",
+                        run["prompt"]
+                    );
+                }
+                logits = model.forward(&[t], prompt.len() + step).unwrap();
             }
-            logits = model.forward(&[t], prompt.len() + step).unwrap();
         }
+        assert!(
+            checked >= 100,
+            "only {checked} confident steps were compared"
+        );
     }
-    assert!(
-        checked >= 100,
-        "only {checked} confident steps were compared"
-    );
 }
 
 #[test]
@@ -233,43 +248,45 @@ fn synthetic_qwen2_is_the_file_the_reference_was_recorded_from() {
 
 #[test]
 fn qwen2_logits_match_llama_cpp_and_exact_math_within_tolerance() {
-    let (mut model, _, _) = load(tiny_qwen2(), 256);
-    let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0
-    };
-    for case in reference()["qwen2_synthetic"]["logits"].as_array().unwrap() {
-        let tokens = ids(&case["tokens"]);
-        let got = model.forward(&tokens, 0).unwrap();
-        for (name, want) in [
-            ("llama.cpp", floats(&case["logits"])),
-            ("exact", floats(&case["exact_f64_logits"])),
-        ] {
-            assert_eq!(got.len(), want.len());
-            let diff = got
+    for engine in ENGINES {
+        let (mut model, _, _) = load_with(tiny_qwen2(), 256, engine);
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
                 .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            assert!(
-                diff <= QWEN2_LOGIT_TOLERANCE,
-                "max |diff| {diff} vs {name} for {tokens:?}"
-            );
-            assert_eq!(
-                argmax(&got),
-                argmax(&want),
-                "argmax vs {name} for {tokens:?}"
-            );
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let argmax = |v: &[f32]| {
+            v.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0
+        };
+        for case in reference()["qwen2_synthetic"]["logits"].as_array().unwrap() {
+            let tokens = ids(&case["tokens"]);
+            let got = model.forward(&tokens, 0).unwrap();
+            for (name, want) in [
+                ("llama.cpp", floats(&case["logits"])),
+                ("exact", floats(&case["exact_f64_logits"])),
+            ] {
+                assert_eq!(got.len(), want.len());
+                let diff = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    diff <= QWEN2_LOGIT_TOLERANCE,
+                    "max |diff| {diff} vs {name} for {tokens:?}"
+                );
+                assert_eq!(
+                    argmax(&got),
+                    argmax(&want),
+                    "argmax vs {name} for {tokens:?}"
+                );
+            }
         }
     }
 }

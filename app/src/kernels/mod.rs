@@ -64,7 +64,7 @@ impl WType {
 pub enum Isa {
     /// The oracle.
     Scalar,
-    /// AVX2 + FMA.
+    /// AVX2 + FMA + F16C.
     Avx2,
     /// AVX-512 (F, BW, VL) with VNNI.
     Avx512Vnni,
@@ -105,7 +105,10 @@ impl Isa {
         let mut v = vec![Isa::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 v.push(Isa::Avx2);
                 if is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")

@@ -292,3 +292,18 @@ fn the_attention_dot_product_has_the_same_bits_on_every_path() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn word_unpacked_q4k_scales_equal_the_byte_rule() {
+    let mut rng = Rng(7);
+    for _ in 0..1000 {
+        let q = rng.bytes(12);
+        let (sc, mn) = x86::q4k_scales_mins(&q);
+        for j in 0..8 {
+            let (s, m) = scalar::scale_min_k4(j, &q);
+            assert_eq!(((sc >> (8 * j)) & 0xff) as i32, s, "{q:?} scale {j}");
+            assert_eq!(((mn >> (8 * j)) & 0xff) as i32, m, "{q:?} min {j}");
+        }
+    }
+}

@@ -222,20 +222,15 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else ours when its kernels cover every matrix
-    /// type of the model, else candle's.
+    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else candle's: on this machine ours is not yet
+    /// as fast (README, Benchmark).
     ///
     /// # Errors
     /// [`Error::Param`] for another value, or `own` for a model it cannot run.
     pub fn choose(ct: &Content) -> Result<Engine, Error> {
         let unsupported = own::unsupported(ct);
         match std::env::var("IEXEC_LLM_ENGINE").ok().as_deref() {
-            None | Some("") => Ok(if unsupported.is_none() {
-                Engine::Own
-            } else {
-                Engine::Candle
-            }),
-            Some("candle") => Ok(Engine::Candle),
+            None | Some("") | Some("candle") => Ok(Engine::Candle),
             Some("own") => match unsupported {
                 None => Ok(Engine::Own),
                 Some(why) => Err(Error::Param(format!(
@@ -267,9 +262,27 @@ impl Model {
     /// [`Error::Model`] if the hyperparameters or tensors are inconsistent, [`Error::Engine`] if
     /// candle fails to load a tensor.
     pub fn load(gguf: Gguf, reader: &mut std::fs::File, max_context: usize) -> Result<Self, Error> {
+        let engine = Engine::choose(&gguf.content)?;
+        Self::load_with(gguf, reader, max_context, engine)
+    }
+
+    /// The same with the engine given.
+    ///
+    /// # Errors
+    /// As [`Model::load`]; [`Error::Model`] when our engine lacks a kernel for the model.
+    pub fn load_with(
+        gguf: Gguf,
+        reader: &mut std::fs::File,
+        max_context: usize,
+        engine: Engine,
+    ) -> Result<Self, Error> {
         let mut ct = gguf.content;
         let hparams = Hparams::from_gguf(&ct)?;
-        let engine = Engine::choose(&ct)?;
+        if engine == Engine::Own {
+            if let Some(why) = own::unsupported(&ct) {
+                return Err(Error::Model(format!("our engine cannot run it: {why}")));
+            }
+        }
         let context = match engine {
             Engine::Own => hparams.n_ctx_train.min(max_context),
             Engine::Candle => hparams.context_for(max_context),
