@@ -8,8 +8,7 @@
 //! whose lengths `chunks_exact` guarantees.
 
 use super::quant::{BlockQ8, BlockQ8K};
-use super::scalar::{combine, combine_q4k, q4k_msum, scale_min_k4};
-
+use super::scalar::{combine, combine_q4k};
 use std::arch::x86_64::*;
 
 #[inline(always)]
@@ -50,6 +49,18 @@ pub fn q4k_scales_mins(q: &[u8]) -> (u64, u64) {
         u64::from(sc_lo) | (u64::from(sc_hi) << 32),
         u64::from(m_lo) | (u64::from(m_hi) << 32),
     )
+}
+
+/// Mins · (pairs of 16-value activation sums), exact in i32.
+#[inline(always)]
+unsafe fn q4k_msum_sse(mins: u64, bsums: &[i16; 16]) -> i32 {
+    let mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
+    let bs = bsums.as_ptr().cast::<__m128i>();
+    let pairs = _mm_hadd_epi16(_mm_loadu_si128(bs), _mm_loadu_si128(bs.add(1)));
+    let m = _mm_madd_epi16(mins, pairs);
+    let m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0b01_00_11_10));
+    let m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0b10_11_00_01));
+    _mm_cvtsi128_si32(m)
 }
 
 /// Byte-shuffle masks that broadcast i16 element `2c` to the low 128-bit lane and `2c + 1`
@@ -123,19 +134,12 @@ pub unsafe fn dot_q4k_avx2(row: &[u8], a: &[BlockQ8K]) -> f32 {
             iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(plo, s_lo));
             iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(phi, s_hi));
         }
-        // Mins · (pairs of 16-value sums).
-        let mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
-        let bs = a.bsums.as_ptr().cast::<__m128i>();
-        let pairs = _mm_hadd_epi16(_mm_loadu_si128(bs), _mm_loadu_si128(bs.add(1)));
-        let m = _mm_madd_epi16(mins, pairs);
-        let m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0b01_00_11_10));
-        let m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0b10_11_00_01));
         acc += combine_q4k(
             a.d,
             f16_at(b),
             f16_at(&b[2..]),
             hsum_i32(iacc),
-            _mm_cvtsi128_si32(m),
+            q4k_msum_sse(mn, &a.bsums),
         );
     }
     acc
@@ -150,13 +154,13 @@ pub unsafe fn dot_q4k_avx512(row: &[u8], a: &[BlockQ8K]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
     let mut acc = 0f32;
     for (b, a) in row.chunks_exact(144).zip(a) {
-        let scales = &b[4..16];
+        let (sc, mn) = q4k_scales_mins(&b[4..16]);
         let qs = b[16..144].as_ptr();
         let q8 = a.qs.as_ptr();
         let mut iacc = _mm512_setzero_si512();
         for c in 0..4 {
-            let (sl, _) = scale_min_k4(2 * c, scales);
-            let (sh, _) = scale_min_k4(2 * c + 1, scales);
+            let sl = ((sc >> (16 * c)) & 0xff) as i32;
+            let sh = ((sc >> (16 * c + 8)) & 0xff) as i32;
             let v = load(qs.add(32 * c));
             let lo = _mm256_and_si256(v, m4);
             let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -175,7 +179,7 @@ pub unsafe fn dot_q4k_avx512(row: &[u8], a: &[BlockQ8K]) -> f32 {
             f16_at(b),
             f16_at(&b[2..]),
             _mm512_reduce_add_epi32(iacc),
-            q4k_msum(scales, &a.bsums),
+            q4k_msum_sse(mn, &a.bsums),
         );
     }
     acc
