@@ -35,7 +35,7 @@ fn main() -> Result<()> {
     let mut n = 0usize;
     gguf_synth::write(&spec, seed, &template, std::path::Path::new(out), |name| {
         n += 1;
-        if n % 16 == 0 {
+        if n.is_multiple_of(16) {
             eprint!("\rwriting {out}: tensor {n} ({name})        ");
             let _ = std::io::stderr().flush();
         }

@@ -518,7 +518,7 @@ pub fn decrypt(
                 ),
             ));
         }
-        if sealed.len() < 32 || sealed.len() % 16 != 0 {
+        if sealed.len() < 32 || !sealed.len().is_multiple_of(16) {
             return Err(Error::malformed(
                 ENCRYPTED_ZIP,
                 format!("{} B is not IV (16 B) + whole AES blocks", sealed.len()),
