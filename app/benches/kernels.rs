@@ -8,7 +8,7 @@
 //! (default: the number of cores). Weights are random blocks with sane scales.
 #![allow(clippy::unwrap_used)]
 
-use app::kernels::{matmul, Isa, WType};
+use app::kernels::{matmul_pool, Isa, WType};
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
 use std::time::Instant;
@@ -51,6 +51,10 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let isa = Isa::select().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     println!("ours: {isa:?}, {threads} threads; candle 0.11.1 QMatMul (rayon)");
     println!(
         "{:<28} {:>6} {:>10} {:>10} {:>7}",
@@ -89,7 +93,7 @@ fn main() {
             let xt = Tensor::from_vec(x.clone(), (1, tokens, k), &Device::Cpu).unwrap();
             let reps = if tokens == 1 { 50 } else { 5 };
             let ours = time(
-                || drop(matmul(isa, t, &w, rows, k, &x, threads).unwrap()),
+                || drop(matmul_pool(&pool, isa, t, &w, rows, k, &x).unwrap()),
                 reps,
             );
             let theirs = time(|| drop(mm.forward(&xt).unwrap()), reps);

@@ -193,7 +193,7 @@ const TOKEN_TILE: usize = 64;
 /// Rows per task handed to the pool.
 const ROWS_PER_TASK: usize = 32;
 
-/// The same as [`matmul`] on a rayon pool (the engine's, built once): rows are cut into
+/// `out[token][row] = W[row] · x[token]` on a rayon pool (the engine's, built once): rows are cut into
 /// fixed tasks of [`ROWS_PER_TASK`], each computed whole by one thread, so the bits never
 /// depend on the pool's size.
 ///
@@ -265,11 +265,11 @@ fn check_shapes(t: WType, w: &[u8], rows: usize, k: usize, x: &[f32]) -> Result<
 }
 
 /// `out[token][row] = W[row] · x[token]` for `rows` weight rows of `k` values (`w` holds them
-/// back to back in GGUF layout), `x` holding `tokens` rows of `k` activations. Rows are shared
-/// among `threads` threads in contiguous ranges; each weight row is read once per batch.
+/// back to back in GGUF layout), `x` holding `tokens` rows of `k` activations, on a pool of
+/// `threads` threads built for the call ([`matmul_pool`] reuses one).
 ///
 /// # Errors
-/// A message when the shapes do not fit the type.
+/// A message when the shapes do not fit the type or the pool cannot be built.
 pub fn matmul(
     isa: Isa,
     t: WType,
@@ -279,64 +279,12 @@ pub fn matmul(
     x: &[f32],
     threads: usize,
 ) -> Result<Vec<f32>, String> {
-    if k == 0 || !k.is_multiple_of(t.block_len()) {
-        return Err(format!("k = {k} is not a multiple of {}", t.block_len()));
-    }
-    let row_bytes = k / t.block_len() * t.block_bytes();
-    if w.len() != rows * row_bytes {
-        return Err(format!(
-            "weights are {} bytes, expected {rows} rows of {row_bytes}",
-            w.len()
-        ));
-    }
-    if !x.len().is_multiple_of(k) {
-        return Err(format!(
-            "activations of {} values are not rows of {k}",
-            x.len()
-        ));
-    }
-    let acts = Acts::quantize(t, x, k);
-    let tokens = acts.len();
-    let mut out = vec![0f32; tokens * rows];
-    let threads = threads.clamp(1, rows.max(1));
-    let per = rows.div_ceil(threads);
-    // Each thread fills the rows [r0, r1) of every token: a transposed buffer per thread,
-    // copied into place afterwards.
-    let parts: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| -> Result<_, String> {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let (r0, r1) = ((i * per).min(rows), ((i + 1) * per).min(rows));
-                let acts = &acts;
-                s.spawn(move || {
-                    let mut part = vec![0f32; (r1 - r0) * tokens];
-                    for r in r0..r1 {
-                        let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                        for tok in 0..tokens {
-                            part[(r - r0) * tokens + tok] = dot(isa, t, row, acts, tok);
-                        }
-                    }
-                    (r0, part)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| "a kernel thread panicked".to_string()))
-            .collect()
-    })?;
-    for (r0, part) in parts {
-        let n = part.len() / tokens.max(1);
-        for r in 0..n {
-            for tok in 0..tokens {
-                out[tok * rows + r0 + r] = part[r * tokens + tok];
-            }
-        }
-    }
-    Ok(out)
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| format!("thread pool: {e}"))?;
+    matmul_pool(&pool, isa, t, w, rows, k, x)
 }
-
-#[cfg(test)]
-mod tests;
 
 /// Σ a·b over f32 with 8 lane accumulators and a fixed final reduction: the same bits however
 /// the compiler vectorizes it (each lane is one sequence of separate multiplies and adds;
@@ -372,3 +320,6 @@ pub fn dot_f32(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
         _ => dot_f32_lanes(a, b),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -252,6 +252,12 @@ fn matmul_bits_do_not_depend_on_threads_or_path() {
                     .all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{t:?} {isa:?} threads={threads}");
             }
+            // One token: no transpose.
+            let one = matmul(isa, t, &w, rows, k, &x[..k], 2).unwrap();
+            assert!(one
+                .iter()
+                .zip(&reference[..rows])
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 }

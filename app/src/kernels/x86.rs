@@ -185,12 +185,6 @@ pub unsafe fn dot_q4k_avx512(row: &[u8], a: &[BlockQ8K]) -> f32 {
     acc
 }
 
-/// Masks broadcasting i16 element `2k` to the low 128-bit lane and `2k + 1` to the high one.
-#[inline(always)]
-unsafe fn q6_mask(k: usize) -> __m256i {
-    pair_mask(k)
-}
-
 /// Q6_K row · Q8_K activations, AVX2.
 ///
 /// # Safety
@@ -199,7 +193,7 @@ unsafe fn q6_mask(k: usize) -> __m256i {
 pub unsafe fn dot_q6k_avx2(row: &[u8], a: &[BlockQ8K]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
     let m2 = _mm256_set1_epi8(3);
-    let masks = [q6_mask(0), q6_mask(1), q6_mask(2), q6_mask(3)];
+    let masks = [pair_mask(0), pair_mask(1), pair_mask(2), pair_mask(3)];
     let mut acc = 0f32;
     for (b, a) in row.chunks_exact(210).zip(a) {
         let (ql, qh, sc) = (
