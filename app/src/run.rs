@@ -239,10 +239,7 @@ impl Task {
             .file_size
             .saturating_sub(gguf.content.tensor_data_offset);
         let engine = crate::model::Engine::choose(&gguf.content)?;
-        let context = match engine {
-            crate::model::Engine::Own => hp.n_ctx_train.min(gen.context as usize),
-            crate::model::Engine::Candle => hp.context_for(gen.context as usize),
-        };
+        let context = hp.context_for(engine, gen.context as usize);
         let need = crate::memory::estimate(engine, &hp, tensor_bytes, context, 1);
         crate::memory::check(&need, opts.memory_budget, context, 1)?;
         log.event(
@@ -253,7 +250,7 @@ impl Task {
                     "memory_estimate_bytes": need.total(),
                     "memory_budget_bytes": opts.memory_budget }),
         );
-        let mut model = Model::load(gguf, &mut file, gen.context as usize)?;
+        let mut model = Model::load_with(gguf, &mut file, gen.context as usize, engine)?;
         self.metrics.load_seconds = t.elapsed().as_secs_f64();
 
         // Step 6: the prompt as tokens, which must leave room for at least one more.

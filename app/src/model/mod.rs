@@ -62,11 +62,11 @@ pub struct Hparams {
 }
 
 impl Hparams {
-    /// The context the engine will use when asked for `max_context` tokens: no more than the
+    /// The context `engine` will use when asked for `max_context` tokens: no more than the
     /// model was trained for (and candle's Llama caps its rotary table at 4096).
-    pub fn context_for(&self, max_context: usize) -> usize {
+    pub fn context_for(&self, engine: Engine, max_context: usize) -> usize {
         let c = self.n_ctx_train.min(max_context);
-        if self.arch == Arch::Llama {
+        if engine == Engine::Candle && self.arch == Arch::Llama {
             c.min(LLAMA_MAX_CONTEXT)
         } else {
             c
@@ -283,10 +283,7 @@ impl Model {
                 return Err(Error::Model(format!("our engine cannot run it: {why}")));
             }
         }
-        let context = match engine {
-            Engine::Own => hparams.n_ctx_train.min(max_context),
-            Engine::Candle => hparams.context_for(max_context),
-        };
+        let context = hparams.context_for(engine, max_context);
         let device = Device::Cpu;
         if engine == Engine::Own {
             return Ok(Self {
