@@ -1,6 +1,7 @@
-//! Our quantized matmul kernels beside candle's (`QMatMul`, the engine the app uses today) on
-//! DeepSeek-R1-Distill-Qwen-1.5B's matrix shapes, Q4_K and Q6_K, for one token (decode) and a
-//! batch of 64 (prefill): milliseconds per call and the ratio, from one run.
+//! Our quantized matmul kernels beside candle's (`QMatMul`) on DeepSeek-R1-Distill-Qwen-1.5B's
+//! matrix shapes (Q4_K, Q6_K) and SmolLM2-135M's (Q4_1, Q8_0), for one token (decode) and a
+//! batch of 64 (prefill): milliseconds per call (the fastest of several) for the row kernels,
+//! the interleaved ones (AVX-512 VNNI only) and candle, and candle's time over our best.
 //!
 //!   cargo bench -p app --bench kernels [-- THREADS]
 //!
@@ -8,6 +9,7 @@
 //! (default: the number of cores). Weights are random blocks with sane scales.
 #![allow(clippy::unwrap_used)]
 
+use app::kernels::packed::{matmul_packed, Packed};
 use app::kernels::{matmul_pool, Isa, WType};
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
@@ -27,6 +29,7 @@ fn weights(t: WType, rows: usize, k: usize, seed: u64) -> Vec<u8> {
     for b in w.chunks_exact_mut(t.block_bytes()) {
         match t {
             WType::Q6K => b[208..210].copy_from_slice(&f),
+            WType::Q4_0 | WType::Q8_0 => b[0..2].copy_from_slice(&f),
             _ => {
                 b[0..2].copy_from_slice(&f);
                 b[2..4].copy_from_slice(&f);
@@ -36,13 +39,16 @@ fn weights(t: WType, rows: usize, k: usize, seed: u64) -> Vec<u8> {
     w
 }
 
+/// The fastest of `reps` calls, in milliseconds (the least disturbed by other work).
 fn time<F: FnMut()>(mut f: F, reps: usize) -> f64 {
     f();
-    let t = Instant::now();
-    for _ in 0..reps {
-        f();
-    }
-    t.elapsed().as_secs_f64() * 1e3 / reps as f64
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn main() {
@@ -57,8 +63,8 @@ fn main() {
         .unwrap();
     println!("ours: {isa:?}, {threads} threads; candle 0.11.1 QMatMul (rayon)");
     println!(
-        "{:<28} {:>6} {:>10} {:>10} {:>7}",
-        "matrix (rows x k)", "tokens", "ours ms", "candle ms", "ratio"
+        "{:<28} {:>6} {:>10} {:>10} {:>10} {:>7}",
+        "matrix (rows x k)", "tokens", "rows ms", "packed ms", "candle ms", "ratio"
     );
     for (name, t, g, rows, k) in [
         (
@@ -82,24 +88,44 @@ fn main() {
             1536,
             8960,
         ),
+        (
+            "SmolLM2 ffn_up Q4_1 1536x576",
+            WType::Q4_1,
+            GgmlDType::Q4_1,
+            1536,
+            576,
+        ),
+        (
+            "SmolLM2 output Q8_0 49152x576",
+            WType::Q8_0,
+            GgmlDType::Q8_0,
+            49152,
+            576,
+        ),
     ] {
         let w = weights(t, rows, k, 7);
         let q = qtensor_from_ggml(g, &w, vec![rows, k], &Device::Cpu).unwrap();
         let mm = QMatMul::from_qtensor(q).unwrap();
+        let packed = Packed::new(&pool, t, &w, rows, k).ok();
         for tokens in [1usize, 64] {
             let x: Vec<f32> = (0..tokens * k)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
                 .collect();
             let xt = Tensor::from_vec(x.clone(), (1, tokens, k), &Device::Cpu).unwrap();
-            let reps = if tokens == 1 { 50 } else { 5 };
+            let reps = if tokens == 1 { 100 } else { 10 };
             let ours = time(
                 || drop(matmul_pool(&pool, isa, t, &w, rows, k, &x).unwrap()),
                 reps,
             );
+            let packed_ms = packed
+                .as_ref()
+                .map(|p| time(|| drop(matmul_packed(&pool, p, &x).unwrap()), reps));
             let theirs = time(|| drop(mm.forward(&xt).unwrap()), reps);
+            let best = packed_ms.unwrap_or(ours);
             println!(
-                "{name:<28} {tokens:>6} {ours:>10.3} {theirs:>10.3} {:>7.2}",
-                theirs / ours
+                "{name:<28} {tokens:>6} {ours:>10.3} {:>10} {theirs:>10.3} {:>7.2}",
+                packed_ms.map_or("-".into(), |v| format!("{v:.3}")),
+                theirs / best
             );
         }
     }

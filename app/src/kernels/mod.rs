@@ -11,11 +11,15 @@
 //! blocks are summed in order. So every SIMD path gives the scalar oracle's bits, and a row's
 //! dot product never depends on how rows are shared among threads.
 
+pub mod packed;
 pub mod quant;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_packed;
 
+use half::f16;
 use quant::{BlockQ8, BlockQ8K};
 
 /// Weight block types the kernels take.
@@ -286,38 +290,85 @@ pub fn matmul(
     matmul_pool(&pool, isa, t, w, rows, k, x)
 }
 
-/// Σ a·b over f32 with 8 lane accumulators and a fixed final reduction: the same bits however
-/// the compiler vectorizes it (each lane is one sequence of separate multiplies and adds;
-/// Rust never fuses them).
+/// Σ a·b with `b` in f16 (widened exactly) over 8 lane accumulators and a fixed final
+/// reduction: the same bits however the compiler vectorizes it (each lane is one sequence of
+/// separate multiplies and adds; Rust never fuses them).
 #[inline(always)]
-fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
+fn dot_f16_lanes(a: &[f32], b: &[f16]) -> f32 {
     let mut acc = [0f32; 8];
     let n8 = a.len().min(b.len()) / 8 * 8;
     for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
         for l in 0..8 {
-            acc[l] += ca[l] * cb[l];
+            acc[l] += ca[l] * cb[l].to_f32();
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (x, y) in a[n8..].iter().zip(&b[n8..]) {
-        s += x * y;
+        s += x * y.to_f32();
     }
     s
 }
 
+/// [`dot_f16_lanes`] with F16C: the 8 lanes are one register, multiplied then added (never
+/// fused), reduced in the same order.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_f32_lanes(a, b)
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn dot_f16_avx2(a: &[f32], b: &[f16]) -> f32 {
+    use std::arch::x86_64::*;
+    let n8 = a.len().min(b.len()) / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    for i in (0..n8).step_by(8) {
+        let x = _mm256_loadu_ps(a.as_ptr().add(i));
+        let y = _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(i).cast()));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
+    }
+    let mut l = [0f32; 8];
+    _mm256_storeu_ps(l.as_mut_ptr(), acc);
+    let mut s = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+    for (x, y) in a[n8..].iter().zip(&b[n8..]) {
+        s += x * y.to_f32();
+    }
+    s
 }
 
-/// An f32 dot product for attention, identical in bits on every path.
-pub fn dot_f32(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+/// Σ a·b with `b` in f16, for attention scores over the f16 KV cache: the same bits on every
+/// path.
+pub fn dot_f16(isa: Isa, a: &[f32], b: &[f16]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Isa::Avx2 and above come from `available()`, which checked AVX2.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { dot_f32_avx2(a, b) },
-        _ => dot_f32_lanes(a, b),
+        // SAFETY: Isa::Avx2 and above come from `available()`, which checked AVX2 and F16C.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { dot_f16_avx2(a, b) },
+        _ => dot_f16_lanes(a, b),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn axpy_f16_avx2(w: f32, v: &[f16], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n8 = v.len().min(out.len()) / 8 * 8;
+    let wv = _mm256_set1_ps(w);
+    for i in (0..n8).step_by(8) {
+        let y = _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(i).cast()));
+        let o = out.as_mut_ptr().add(i);
+        _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), _mm256_mul_ps(wv, y)));
+    }
+    for (o, y) in out[n8..].iter_mut().zip(&v[n8..]) {
+        *o += w * y.to_f32();
+    }
+}
+
+/// `out[i] += w · v[i]` with `v` in f16 (multiplied, then added: the same bits on every path).
+pub fn axpy_f16(isa: Isa, w: f32, v: &[f16], out: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { axpy_f16_avx2(w, v, out) },
+        _ => {
+            for (o, y) in out.iter_mut().zip(v) {
+                *o += w * y.to_f32();
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!   (used by Q4_0's offset and Q4_1's min);
 //! - [`BlockQ8K`]: 256 values, scaled by the value of largest magnitude as llama.cpp's
 //!   `quantize_row_q8_K` does (`q = round_half_even(-127 / max · x)`, at most 127), with the sum
-//!   of each 16 values (used by the K-quants' mins and offsets).
+//!   of each 16 and each 32 values (used by the K-quants' mins and offsets).
 
 /// 32 activations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +26,8 @@ pub struct BlockQ8K {
     pub qs: [i8; 256],
     /// Sum of each 16 values.
     pub bsums: [i16; 16],
+    /// Sum of each 32 values (pairs of `bsums`: Q4_K's sub-blocks).
+    pub psums: [i16; 8],
 }
 
 /// Quantizes a row (its length a multiple of 32).
@@ -61,6 +63,7 @@ pub fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
                 d: 0.0,
                 qs: [0; 256],
                 bsums: [0; 16],
+                psums: [0; 8],
             };
             if amax == 0.0 {
                 return b;
@@ -71,6 +74,9 @@ pub fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
             }
             for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = q.iter().map(|v| i16::from(*v)).sum();
+            }
+            for (p, s) in b.psums.iter_mut().zip(b.bsums.chunks_exact(2)) {
+                *p = s[0] + s[1];
             }
             b.d = 1.0 / iscale;
             b

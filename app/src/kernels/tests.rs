@@ -277,22 +277,39 @@ fn bad_shapes_are_errors() {
 }
 
 #[test]
-fn the_attention_dot_product_has_the_same_bits_on_every_path() {
+fn the_attention_kernels_have_the_same_bits_on_every_path() {
     let mut rng = Rng(6);
     for n in [1, 7, 8, 64, 128, 130] {
         let a = acts(&mut rng, n, 3.0);
-        let b = acts(&mut rng, n, 3.0);
-        let want = dot_f32(Isa::Scalar, &a, &b);
+        let b: Vec<half::f16> = acts(&mut rng, n, 3.0)
+            .into_iter()
+            .map(half::f16::from_f32)
+            .collect();
+        let want = dot_f16(Isa::Scalar, &a, &b);
         let exact: f64 = a
             .iter()
             .zip(&b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .map(|(x, y)| f64::from(*x) * f64::from(y.to_f32()))
             .sum();
         assert!((f64::from(want) - exact).abs() < 1e-4 * n as f64);
+        let w = rng.f32();
+        let mut want_axpy = a.clone();
+        axpy_f16(Isa::Scalar, w, &b, &mut want_axpy);
+        for (i, o) in want_axpy.iter().enumerate() {
+            assert_eq!(o.to_bits(), (a[i] + w * b[i].to_f32()).to_bits());
+        }
         for isa in Isa::available() {
             assert_eq!(
-                dot_f32(isa, &a, &b).to_bits(),
+                dot_f16(isa, &a, &b).to_bits(),
                 want.to_bits(),
+                "{isa:?} n={n}"
+            );
+            let mut got = a.clone();
+            axpy_f16(isa, w, &b, &mut got);
+            assert!(
+                got.iter()
+                    .zip(&want_axpy)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{isa:?} n={n}"
             );
         }
@@ -310,6 +327,90 @@ fn word_unpacked_q4k_scales_equal_the_byte_rule() {
             let (s, m) = scalar::scale_min_k4(j, &q);
             assert_eq!(((sc >> (8 * j)) & 0xff) as i32, s, "{q:?} scale {j}");
             assert_eq!(((mn >> (8 * j)) & 0xff) as i32, m, "{q:?} min {j}");
+        }
+    }
+}
+
+#[test]
+fn the_interleaved_layout_gives_the_scalar_bits() {
+    if !Isa::available().contains(&Isa::Avx512Vnni) {
+        // This machine has AVX-512 VNNI; elsewhere the layout is refused, never used.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let w = vec![0u8; 18];
+        assert!(packed::Packed::new(&pool, WType::Q4_0, &w, 1, 32).is_err());
+        return;
+    }
+    let mut rng = Rng(11);
+    for t in TYPES {
+        // Rows not a multiple of 16 (a padded group), tokens crossing the 64-token tile.
+        for (rows, k) in [(1, t.block_len()), (37, 512), (48, 3 * 256)] {
+            let w = weights(&mut rng, t, rows, k);
+            for tokens in [1, 5, 70] {
+                let x = acts(&mut rng, k * tokens, 3.0);
+                let want = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let p = packed::Packed::new(&pool, t, &w, rows, k).unwrap();
+                    let got = packed::matmul_packed(&pool, &p, &x).unwrap();
+                    assert_eq!(got.len(), want.len());
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "{t:?} rows={rows} k={k} tokens={tokens} threads={threads} at {i}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_interleaved_layout_stays_exact_at_the_extremes() {
+    if !Isa::available().contains(&Isa::Avx512Vnni) {
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for t in TYPES {
+        let (rows, k) = (16, 2 * 256);
+        let mut w = vec![0xFFu8; rows * k / t.block_len() * t.block_bytes()];
+        let one = half::f16::from_f32(1.0).to_bits().to_le_bytes();
+        for b in w.chunks_exact_mut(t.block_bytes()) {
+            match t {
+                WType::Q6K => {
+                    b[208..210].copy_from_slice(&one);
+                    b[192..208].fill(0x80); // scales -128
+                }
+                _ => b[0..2].copy_from_slice(&one),
+            }
+            if matches!(t, WType::Q4_1 | WType::Q4K) {
+                b[2..4].copy_from_slice(&one);
+            }
+            if t == WType::Q8_0 {
+                b[2..34].fill(0x80);
+            }
+        }
+        for v in [-1000.0f32, 1000.0] {
+            let x = vec![v; k * 3];
+            let want = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
+            let p = packed::Packed::new(&pool, t, &w, rows, k).unwrap();
+            let got = packed::matmul_packed(&pool, &p, &x).unwrap();
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{t:?} {v}"
+            );
         }
     }
 }

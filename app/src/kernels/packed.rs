@@ -1,0 +1,261 @@
+//! The AVX-512 VNNI path's weight layout, and its matmul.
+//!
+//! GGUF stores a matrix row by row, so a SIMD dot product runs along one row and must add its
+//! lanes together at every block. Here the weights of 16 rows are interleaved instead: one
+//! 512-bit register holds the same four weight bytes of 16 rows, and one VNNI instruction
+//! multiplies them by four activation bytes of one token (broadcast), adding into 16 lanes,
+//! one per row. No lane is ever added to another: each lane ends with its row's exact integer
+//! sums. A block of 16 rows is unpacked into registers once and used for every token of a tile
+//! (prefill reads each weight once per 64 tokens).
+//!
+//! A *record* is one block position of 16 rows (rows past the matrix are zero), laid out as
+//! follows (all offsets in bytes; `[a][r]` means 16 entries of `r` for each `a`; f16 scales
+//! are widened to f32, which is exact):
+//!
+//! | type | record |
+//! |------|--------|
+//! | Q4_K | `d` f32\[16\], `dmin` f32\[16\], scales u8\[8\]\[16\], min pairs (i16, i16)\[4\]\[16\], quant dwords\[32\]\[16\]: 2560 |
+//! | Q6_K | `d` f32\[16\], scale pairs (i16, i16)\[8\]\[16\], low-bit dwords\[32\]\[16\], high-bit dwords\[16\]\[16\]: 3648 |
+//! | Q4_0 | `d` f32\[16\], quant dwords\[4\]\[16\]: 320 |
+//! | Q4_1 | `d` f32\[16\], `m` f32\[16\], quant dwords\[4\]\[16\]: 384 |
+//! | Q8_0 | `d` f32\[16\], quant dwords\[8\]\[16\] with 128 added (unsigned): 576 |
+//!
+//! The quant dwords are GGUF's own bytes, four at a time, so nibbles and bit planes keep their
+//! places and the kernels split them as the row kernels do. The block's float contribution is
+//! the oracle's `combine_*` expression, lane by lane (IEEE multiplications and subtractions,
+//! never fused), and blocks are added in order: every output has the scalar oracle's bits.
+
+use super::quant::{BlockQ8, BlockQ8K};
+use super::scalar::{f16_at, scale_min_k4};
+use super::{check_shapes, Isa, WType};
+
+/// Rows per record.
+pub const GROUP: usize = 16;
+/// Tokens whose activations are used against one unpacked record before the next record.
+const TILE: usize = 32;
+/// Groups of rows per task handed to the pool (fixed, so bits never depend on the pool).
+const GROUPS_PER_TASK: usize = 2;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// A matrix in the interleaved layout.
+pub struct Packed {
+    t: WType,
+    rows: usize,
+    k: usize,
+    data: Vec<Line>,
+}
+
+/// Bytes of one record (a multiple of 64, so records stay 64-byte aligned).
+pub fn record_bytes(t: WType) -> usize {
+    match t {
+        WType::Q4_0 => 320,
+        WType::Q4_1 => 384,
+        WType::Q8_0 => 576,
+        WType::Q4K => 2560,
+        WType::Q6K => 3648,
+    }
+}
+
+fn put_f32(rec: &mut [u8], at: usize, v: f32) {
+    rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_i16(rec: &mut [u8], at: usize, v: i16) {
+    rec[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Writes row `i`'s GGUF block `b` into a record.
+fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
+    let dwords = |rec: &mut [u8], base: usize, src: &[u8], xor: u8| {
+        for (d, q) in src.chunks_exact(4).enumerate() {
+            for (e, v) in q.iter().enumerate() {
+                rec[base + 64 * d + 4 * i + e] = v ^ xor;
+            }
+        }
+    };
+    match t {
+        WType::Q4K => {
+            put_f32(rec, 4 * i, f16_at(b));
+            put_f32(rec, 64 + 4 * i, f16_at(&b[2..]));
+            let sm: Vec<(i32, i32)> = (0..8).map(|j| scale_min_k4(j, &b[4..16])).collect();
+            for (j, (sc, _)) in sm.iter().enumerate() {
+                rec[128 + 16 * j + i] = *sc as u8;
+            }
+            for p in 0..4 {
+                put_i16(rec, 256 + 64 * p + 4 * i, sm[2 * p].1 as i16);
+                put_i16(rec, 256 + 64 * p + 4 * i + 2, sm[2 * p + 1].1 as i16);
+            }
+            dwords(rec, 512, &b[16..144], 0);
+        }
+        WType::Q6K => {
+            put_f32(rec, 4 * i, f16_at(&b[208..]));
+            for p in 0..8 {
+                put_i16(rec, 64 + 64 * p + 4 * i, i16::from(b[192 + 2 * p] as i8));
+                put_i16(
+                    rec,
+                    64 + 64 * p + 4 * i + 2,
+                    i16::from(b[193 + 2 * p] as i8),
+                );
+            }
+            dwords(rec, 576, &b[0..128], 0);
+            dwords(rec, 2624, &b[128..192], 0);
+        }
+        WType::Q4_0 => {
+            put_f32(rec, 4 * i, f16_at(b));
+            dwords(rec, 64, &b[2..18], 0);
+        }
+        WType::Q4_1 => {
+            put_f32(rec, 4 * i, f16_at(b));
+            put_f32(rec, 64 + 4 * i, f16_at(&b[2..]));
+            dwords(rec, 128, &b[4..20], 0);
+        }
+        WType::Q8_0 => {
+            put_f32(rec, 4 * i, f16_at(b));
+            dwords(rec, 64, &b[2..34], 0x80);
+        }
+    }
+}
+
+impl Packed {
+    /// Interleaves `rows` GGUF rows of `k` values of type `t` (`w` holds them back to back),
+    /// on `pool`.
+    ///
+    /// # Errors
+    /// A message when the shapes do not fit the type, or when this CPU lacks AVX-512 VNNI
+    /// (the only path that reads this layout).
+    pub fn new(
+        pool: &rayon::ThreadPool,
+        t: WType,
+        w: &[u8],
+        rows: usize,
+        k: usize,
+    ) -> Result<Packed, String> {
+        use rayon::prelude::*;
+        if !Isa::available().contains(&Isa::Avx512Vnni) {
+            return Err("the interleaved layout needs AVX-512 VNNI, which this CPU lacks".into());
+        }
+        let row_bytes = check_shapes(t, w, rows, k, &[])?;
+        let (nb, bb, rb) = (k / t.block_len(), t.block_bytes(), record_bytes(t));
+        let groups = rows.div_ceil(GROUP);
+        let lines_per_group = nb * rb / 64;
+        let mut data = vec![Line([0; 64]); groups * lines_per_group];
+        pool.install(|| {
+            data.par_chunks_mut(lines_per_group)
+                .enumerate()
+                .for_each(|(g, lines)| {
+                    // SAFETY: Line is 64 plain bytes with no padding; the slice covers
+                    // exactly the group's lines.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            lines.as_mut_ptr().cast::<u8>(),
+                            lines.len() * 64,
+                        )
+                    };
+                    for (b, rec) in bytes.chunks_exact_mut(rb).enumerate() {
+                        for i in 0..GROUP.min(rows - g * GROUP) {
+                            let at = (g * GROUP + i) * row_bytes + b * bb;
+                            pack_block(t, rec, i, &w[at..at + bb]);
+                        }
+                    }
+                });
+        });
+        Ok(Packed { t, rows, k, data })
+    }
+
+    /// The weight type.
+    pub fn wtype(&self) -> WType {
+        self.t
+    }
+
+    /// Rows and columns.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.k)
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 64
+    }
+
+    fn group(&self, g: usize) -> &[u8] {
+        let per = self.k / self.t.block_len() * record_bytes(self.t);
+        // SAFETY: as in `new`; the range lies inside `data`.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast::<u8>().add(g * per), per) }
+    }
+}
+
+/// Activations in block-major order: block `b` of token `t` at `b * tokens + t`.
+enum ByBlock {
+    Q8(Vec<BlockQ8>),
+    Q8K(Vec<BlockQ8K>),
+}
+
+fn by_block<B: Copy>(rows: Vec<Vec<B>>) -> Vec<B> {
+    let (tokens, nb) = (rows.len(), rows.first().map_or(0, Vec::len));
+    (0..nb * tokens)
+        .map(|i| rows[i % tokens][i / tokens])
+        .collect()
+}
+
+/// `out[token][row] = W[row] · x[token]` for a packed matrix, on `pool`: the same bits as
+/// [`super::matmul_pool`] with the scalar oracle on the GGUF rows, at any pool size.
+///
+/// # Errors
+/// A message when `x` is not whole rows of `k` values.
+pub fn matmul_packed(pool: &rayon::ThreadPool, p: &Packed, x: &[f32]) -> Result<Vec<f32>, String> {
+    use rayon::prelude::*;
+    if !x.len().is_multiple_of(p.k) {
+        return Err(format!(
+            "activations of {} values are not rows of {}",
+            x.len(),
+            p.k
+        ));
+    }
+    let tokens = x.len() / p.k;
+    let acts = match super::Acts::quantize(p.t, x, p.k) {
+        super::Acts::Q8(v) => ByBlock::Q8(by_block(v)),
+        super::Acts::Q8K(v) => ByBlock::Q8K(by_block(v)),
+    };
+    if tokens == 0 {
+        return Ok(Vec::new());
+    }
+    let groups = p.rows.div_ceil(GROUP);
+    // [group][token][16 rows]: each task's share is contiguous, and so is each tile's.
+    let mut by_group = vec![[0f32; GROUP]; groups * tokens];
+    pool.install(|| {
+        by_group
+            .par_chunks_mut(GROUPS_PER_TASK * tokens)
+            .enumerate()
+            .for_each(|(task, out)| {
+                let mut isum = vec![[0i32; GROUP]; TILE];
+                for (gi, out) in out.chunks_exact_mut(tokens).enumerate() {
+                    let recs = p.group(task * GROUPS_PER_TASK + gi);
+                    for (ti, acc) in out.chunks_mut(TILE).enumerate() {
+                        let (t0, isum) = (ti * TILE, &mut isum[..acc.len()]);
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: a Packed exists only where `new` found AVX-512 VNNI.
+                        unsafe {
+                            use super::x86_packed as k;
+                            match &acts {
+                                ByBlock::Q8K(a) if p.t == WType::Q4K => {
+                                    k::q4k(recs, a, tokens, t0, acc, isum);
+                                }
+                                ByBlock::Q8K(a) => k::q6k(recs, a, tokens, t0, acc, isum),
+                                ByBlock::Q8(a) => k::q32(p.t, recs, a, tokens, t0, acc),
+                            }
+                        }
+                    }
+                }
+            });
+    });
+    let mut out = vec![0f32; p.rows * tokens];
+    for (tok, o) in out.chunks_exact_mut(p.rows).enumerate() {
+        for (g, o) in o.chunks_mut(GROUP).enumerate() {
+            o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
+        }
+    }
+    Ok(out)
+}

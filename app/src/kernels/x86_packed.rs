@@ -1,0 +1,278 @@
+//! AVX-512 VNNI kernels on the interleaved layout ([`super::packed`]): lane `r` of every
+//! register belongs to row `r` of the record's 16, so no lane is ever added to another.
+//!
+//! Each kernel takes one group's records (`recs`, one per block position), the activations in
+//! block-major order (`acts[b * tokens + t]`), and a tile of tokens starting at `t0`; it writes
+//! each tile token's 16 row results into `acc`. `isum` is scratch for the exact integer sums.
+//!
+//! # Safety
+//! The CPU must have AVX-512 F, BW and VNNI; `recs` must hold whole records of the type.
+
+use super::quant::{BlockQ8, BlockQ8K};
+use super::WType;
+use std::arch::x86_64::*;
+
+/// Four activation bytes at `p`, in every lane.
+#[inline(always)]
+unsafe fn bcast(p: *const i8) -> __m512i {
+    _mm512_set1_epi32(std::ptr::read_unaligned(p.cast::<i32>()))
+}
+
+/// Two i16 at `p`, in every lane.
+#[inline(always)]
+unsafe fn bcast16(p: *const i16) -> __m512i {
+    _mm512_set1_epi32(std::ptr::read_unaligned(p.cast::<i32>()))
+}
+
+#[inline(always)]
+unsafe fn ld(p: *const u8) -> __m512i {
+    _mm512_loadu_si512(p.cast())
+}
+
+#[inline(always)]
+unsafe fn add_to(s: &mut [i32; 16], v: __m512i) {
+    let p = s.as_mut_ptr().cast();
+    _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), v));
+}
+
+#[inline(always)]
+unsafe fn add_f(o: &mut [f32; 16], v: __m512) {
+    let p = o.as_mut_ptr();
+    _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v));
+}
+
+/// Q4_K: per 64-value chunk, the 8 low-nibble and 8 high-nibble registers of 16 rows are
+/// unpacked once and used for every token of the tile.
+///
+/// # Safety
+/// See the module.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn q4k(
+    recs: &[u8],
+    acts: &[BlockQ8K],
+    tokens: usize,
+    t0: usize,
+    acc: &mut [[f32; 16]],
+    isum: &mut [[i32; 16]],
+) {
+    const RB: usize = 2560;
+    let n = acc.len();
+    let m4 = _mm512_set1_epi8(0x0F);
+    acc.fill([0.0; 16]);
+    for (b, rec) in recs.chunks_exact(RB).enumerate() {
+        let rec = rec.as_ptr();
+        let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
+        isum.fill([0; 16]);
+        for c in 0..4 {
+            let sl = _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(128 + 32 * c).cast()));
+            let sh = _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(144 + 32 * c).cast()));
+            let mut lo = [_mm512_setzero_si512(); 8];
+            let mut hi = [_mm512_setzero_si512(); 8];
+            for q in 0..8 {
+                let v = ld(rec.add(512 + 64 * (8 * c + q)));
+                lo[q] = _mm512_and_si512(v, m4);
+                hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+            for (a, s) in tile.iter().zip(isum.iter_mut()) {
+                let x = a.qs.as_ptr().add(64 * c);
+                // Four independent chains (the instruction's latency is four times its
+                // throughput).
+                let mut d = [_mm512_setzero_si512(); 4];
+                for q in 0..8 {
+                    d[q & 1] = _mm512_dpbusd_epi32(d[q & 1], lo[q], bcast(x.add(4 * q)));
+                    d[2 + (q & 1)] =
+                        _mm512_dpbusd_epi32(d[2 + (q & 1)], hi[q], bcast(x.add(32 + 4 * q)));
+                }
+                let (dl, dh) = (_mm512_add_epi32(d[0], d[1]), _mm512_add_epi32(d[2], d[3]));
+                add_to(
+                    s,
+                    _mm512_add_epi32(_mm512_mullo_epi32(dl, sl), _mm512_mullo_epi32(dh, sh)),
+                );
+            }
+        }
+        let d = _mm512_loadu_ps(rec.cast());
+        let dmin = _mm512_loadu_ps(rec.add(64).cast());
+        for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
+            let mut m = _mm512_setzero_si512();
+            for p in 0..4 {
+                m = _mm512_dpwssd_epi32(
+                    m,
+                    ld(rec.add(256 + 64 * p)),
+                    bcast16(a.psums.as_ptr().add(2 * p)),
+                );
+            }
+            let is = _mm512_cvtepi32_ps(_mm512_loadu_si512(s.as_ptr().cast()));
+            // combine_q4k: ad * (d * isum - dmin * msum)
+            let v = _mm512_mul_ps(
+                _mm512_set1_ps(a.d),
+                _mm512_sub_ps(
+                    _mm512_mul_ps(d, is),
+                    _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(m)),
+                ),
+            );
+            add_f(o, v);
+        }
+    }
+}
+
+/// Q6_K: per chunk (half `n`, quarter pair `kk`), 16 registers of 6-bit values (four
+/// 16-value sub-blocks of 16 rows) are rebuilt once and used for every token of the tile.
+///
+/// # Safety
+/// See the module.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn q6k(
+    recs: &[u8],
+    acts: &[BlockQ8K],
+    tokens: usize,
+    t0: usize,
+    acc: &mut [[f32; 16]],
+    isum: &mut [[i32; 16]],
+) {
+    const RB: usize = 3648;
+    let n = acc.len();
+    let m4 = _mm512_set1_epi8(0x0F);
+    let m2 = _mm512_set1_epi8(3);
+    acc.fill([0.0; 16]);
+    for (b, rec) in recs.chunks_exact(RB).enumerate() {
+        let rec = rec.as_ptr();
+        let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
+        isum.fill([0; 16]);
+        for half in 0..2 {
+            for kk in 0..2 {
+                // Sub-blocks 8·half + 2·kk + {0, 1} (low nibbles) and + {4, 5} (high nibbles).
+                let pa = ld(rec.add(64 + 64 * (4 * half + kk)));
+                let pb = ld(rec.add(64 + 64 * (4 * half + kk + 2)));
+                let sc = [
+                    _mm512_srai_epi32(_mm512_slli_epi32(pa, 16), 16),
+                    _mm512_srai_epi32(pa, 16),
+                    _mm512_srai_epi32(_mm512_slli_epi32(pb, 16), 16),
+                    _mm512_srai_epi32(pb, 16),
+                ];
+                let mut w = [_mm512_setzero_si512(); 16];
+                let sh_lo = _mm_cvtsi32_si128(2 * kk as i32);
+                let sh_hi = _mm_cvtsi32_si128(2 * kk as i32 + 4);
+                for i in 0..8 {
+                    let l = ld(rec.add(576 + 64 * (16 * half + 8 * kk + i)));
+                    let h = ld(rec.add(2624 + 64 * (8 * half + i)));
+                    let hl = _mm512_and_si512(_mm512_srl_epi16(h, sh_lo), m2);
+                    let hh = _mm512_and_si512(_mm512_srl_epi16(h, sh_hi), m2);
+                    w[i] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(hl, 4));
+                    w[8 + i] = _mm512_or_si512(
+                        _mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                        _mm512_slli_epi16(hh, 4),
+                    );
+                }
+                for (a, s) in tile.iter().zip(isum.iter_mut()) {
+                    let x = a.qs.as_ptr().add(128 * half + 32 * kk);
+                    let mut d = [_mm512_setzero_si512(); 4];
+                    for i in 0..8 {
+                        d[i / 4] = _mm512_dpbusd_epi32(d[i / 4], w[i], bcast(x.add(4 * i)));
+                        d[2 + i / 4] =
+                            _mm512_dpbusd_epi32(d[2 + i / 4], w[8 + i], bcast(x.add(64 + 4 * i)));
+                    }
+                    let v = _mm512_add_epi32(
+                        _mm512_add_epi32(
+                            _mm512_mullo_epi32(d[0], sc[0]),
+                            _mm512_mullo_epi32(d[1], sc[1]),
+                        ),
+                        _mm512_add_epi32(
+                            _mm512_mullo_epi32(d[2], sc[2]),
+                            _mm512_mullo_epi32(d[3], sc[3]),
+                        ),
+                    );
+                    add_to(s, v);
+                }
+            }
+        }
+        let d = _mm512_loadu_ps(rec.cast());
+        for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
+            // The offset of 32: Σ scale · (16-value sum).
+            let mut off = _mm512_setzero_si512();
+            for p in 0..8 {
+                off = _mm512_dpwssd_epi32(
+                    off,
+                    ld(rec.add(64 + 64 * p)),
+                    bcast16(a.bsums.as_ptr().add(2 * p)),
+                );
+            }
+            let is = _mm512_sub_epi32(
+                _mm512_loadu_si512(s.as_ptr().cast()),
+                _mm512_slli_epi32(off, 5),
+            );
+            // combine: ad * d * isum
+            let v = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_set1_ps(a.d), d),
+                _mm512_cvtepi32_ps(is),
+            );
+            add_f(o, v);
+        }
+    }
+}
+
+/// Q4_0, Q4_1 and Q8_0 (32-value blocks): a record's 8 registers are unpacked once and used
+/// for every token of the tile.
+///
+/// # Safety
+/// See the module; `t` is one of the three types.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn q32(
+    t: WType,
+    recs: &[u8],
+    acts: &[BlockQ8],
+    tokens: usize,
+    t0: usize,
+    acc: &mut [[f32; 16]],
+) {
+    let rb = super::packed::record_bytes(t);
+    let n = acc.len();
+    let m4 = _mm512_set1_epi8(0x0F);
+    acc.fill([0.0; 16]);
+    for (b, rec) in recs.chunks_exact(rb).enumerate() {
+        let rec = rec.as_ptr();
+        let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
+        let d = _mm512_loadu_ps(rec.cast());
+        // w[i] holds values 4i..4i+4 of each row.
+        let mut w = [_mm512_setzero_si512(); 8];
+        match t {
+            WType::Q8_0 => {
+                for (i, w) in w.iter_mut().enumerate() {
+                    *w = ld(rec.add(64 + 64 * i));
+                }
+            }
+            _ => {
+                let qs = if t == WType::Q4_1 { 128 } else { 64 };
+                for i in 0..4 {
+                    let v = ld(rec.add(qs + 64 * i));
+                    w[i] = _mm512_and_si512(v, m4);
+                    w[4 + i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+            }
+        }
+        let m = _mm512_loadu_ps(rec.add(64).cast());
+        for (a, o) in tile.iter().zip(acc.iter_mut()) {
+            let x = a.qs.as_ptr();
+            let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for i in 0..4 {
+                s0 = _mm512_dpbusd_epi32(s0, w[i], bcast(x.add(4 * i)));
+                s1 = _mm512_dpbusd_epi32(s1, w[4 + i], bcast(x.add(16 + 4 * i)));
+            }
+            let is = _mm512_add_epi32(s0, s1);
+            let ad = _mm512_set1_ps(a.d);
+            let v = match t {
+                // combine_q4_1: ad * d * isum + ad * m * asum
+                WType::Q4_1 => _mm512_add_ps(
+                    _mm512_mul_ps(_mm512_mul_ps(ad, d), _mm512_cvtepi32_ps(is)),
+                    _mm512_mul_ps(_mm512_mul_ps(ad, m), _mm512_set1_ps(a.sum as f32)),
+                ),
+                // combine: ad * d * (isum − offset · asum), offset 8 (Q4_0) or 128 (Q8_0)
+                _ => {
+                    let off = if t == WType::Q8_0 { 128 } else { 8 };
+                    let is = _mm512_sub_epi32(is, _mm512_set1_epi32(off * a.sum));
+                    _mm512_mul_ps(_mm512_mul_ps(ad, d), _mm512_cvtepi32_ps(is))
+                }
+            };
+            add_f(o, v);
+        }
+    }
+}
