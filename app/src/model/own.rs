@@ -11,18 +11,19 @@
 
 use super::{Arch, Hparams};
 use crate::error::Error;
+use crate::kernels::packed::{matmul_packed, Packed};
 use crate::kernels::{self, Isa, WType};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
 use half::f16;
 
-/// A matrix in the mapped file.
-#[derive(Debug, Clone, Copy)]
+/// A matrix in the mapped file, and its interleaved copy where the AVX-512 VNNI kernels run.
 struct QMat {
     t: WType,
     off: usize,
     rows: usize,
     k: usize,
+    packed: Option<Packed>,
 }
 
 impl QMat {
@@ -130,6 +131,7 @@ impl OwnModel {
                 off: base + t.offset as usize,
                 rows,
                 k,
+                packed: None,
             };
             if m.off + rows * m.row_bytes() > map.len() {
                 return Err(Error::Model(format!(
@@ -196,10 +198,11 @@ impl OwnModel {
             });
         }
         let embd = mat("token_embd.weight")?;
+        // Tied embeddings: the output matrix is the embedding's tensor.
         let output = if ct.tensor_infos.contains_key("output.weight") {
             mat("output.weight")?
         } else {
-            embd
+            mat("token_embd.weight")?
         };
         let half_dim = head_dim / 2;
         let mut rope = Vec::with_capacity(context * half_dim);
@@ -211,6 +214,31 @@ impl OwnModel {
             }
         }
         let kv = hp.n_layer * context * hp.n_head_kv * head_dim;
+        let isa = Isa::select().map_err(Error::Engine)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads())
+            .build()
+            .map_err(|e| Error::Engine(format!("thread pool: {e}")))?;
+        let mut output = output;
+        if isa == Isa::Avx512Vnni {
+            let mats = layers
+                .iter_mut()
+                .flat_map(|l| {
+                    [
+                        &mut l.wq,
+                        &mut l.wk,
+                        &mut l.wv,
+                        &mut l.wo,
+                        &mut l.gate,
+                        &mut l.up,
+                        &mut l.down,
+                    ]
+                })
+                .chain([&mut output]);
+            for m in mats {
+                pack(&map, &pool, m)?;
+            }
+        }
         Ok(OwnModel {
             arch: hp.arch,
             n_embd: hp.n_embd,
@@ -226,11 +254,8 @@ impl OwnModel {
             v_cache: vec![f16::ZERO; kv],
             context,
             rope,
-            isa: Isa::select().map_err(Error::Engine)?,
-            pool: rayon::ThreadPoolBuilder::new()
-                .num_threads(threads())
-                .build()
-                .map_err(|e| Error::Engine(format!("thread pool: {e}")))?,
+            isa,
+            pool,
             map,
         })
     }
@@ -240,8 +265,11 @@ impl OwnModel {
     }
 
     fn matmul(&self, m: &QMat, x: &[f32]) -> Result<Vec<f32>, Error> {
-        kernels::matmul_pool(&self.pool, self.isa, m.t, self.bytes(m), m.rows, m.k, x)
-            .map_err(Error::Engine)
+        match &m.packed {
+            Some(p) => matmul_packed(&self.pool, p, x),
+            None => kernels::matmul_pool(&self.pool, self.isa, m.t, self.bytes(m), m.rows, m.k, x),
+        }
+        .map_err(Error::Engine)
     }
 
     fn rms_norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
@@ -338,7 +366,13 @@ impl OwnModel {
 
     /// Causal attention of `n` queries at positions `pos..` over the cache of layer `l`; heads
     /// are shared among the pool's threads, each computed whole in one fixed order.
-    fn attention(&self, q: &[f32], l: usize, pos: usize, n: usize) -> Result<Vec<f32>, Error> {
+    fn attention<'a>(
+        &'a self,
+        q: &[f32],
+        l: usize,
+        pos: usize,
+        n: usize,
+    ) -> Result<Vec<f32>, Error> {
         use rayon::prelude::*;
         let (e, hd) = (self.n_embd, self.head_dim);
         let kvd = self.n_head_kv * hd;
@@ -349,27 +383,17 @@ impl OwnModel {
         let len = pos + n;
         let head = |h: usize| -> Vec<f32> {
             let kvh = h / group;
-            // This head's keys and values as f32, converted once.
-            let (mut kf, mut vf) = (vec![0f32; len * hd], vec![0f32; len * hd]);
-            for j in 0..len {
-                let at = base + j * kvd + kvh * hd;
-                for (d, s) in kf[j * hd..(j + 1) * hd].iter_mut().zip(&kc[at..at + hd]) {
-                    *d = s.to_f32();
-                }
-                for (d, s) in vf[j * hd..(j + 1) * hd].iter_mut().zip(&vc[at..at + hd]) {
-                    *d = s.to_f32();
-                }
-            }
+            // Position j's key (or value) for this head, read in place from the f16 cache.
+            let at = |c: &'a [f16], j: usize| {
+                let o = base + j * kvd + kvh * hd;
+                &c[o..o + hd]
+            };
             let mut out = vec![0f32; n * hd];
             let mut scores = Vec::with_capacity(len);
             for i in 0..n {
                 let qv = &q[i * e + h * hd..i * e + (h + 1) * hd];
                 scores.clear();
-                scores.extend(
-                    kf.chunks_exact(hd)
-                        .take(pos + i + 1)
-                        .map(|k| kernels::dot_f32(isa, qv, k) * scale),
-                );
+                scores.extend((0..=pos + i).map(|j| kernels::dot_f16(isa, qv, at(kc, j)) * scale));
                 let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
                 let mut sum = 0f32;
                 for s in scores.iter_mut() {
@@ -377,11 +401,8 @@ impl OwnModel {
                     sum += *s;
                 }
                 let o = &mut out[i * hd..(i + 1) * hd];
-                for (w, v) in scores.iter().zip(vf.chunks_exact(hd)) {
-                    let w = w / sum;
-                    for (o, v) in o.iter_mut().zip(v) {
-                        *o += w * v;
-                    }
+                for (j, w) in scores.iter().enumerate() {
+                    kernels::axpy_f16(isa, w / sum, at(vc, j), o);
                 }
             }
             out
@@ -398,6 +419,19 @@ impl OwnModel {
         }
         Ok(attn)
     }
+}
+
+/// Interleaves a matrix for the AVX-512 VNNI kernels, then lets the kernel drop its mapped
+/// pages from memory (the file stays mapped: a later read, such as an embedding row of tied
+/// weights, pages it back in), so the weights are held once.
+fn pack(map: &memmap2::Mmap, pool: &rayon::ThreadPool, m: &mut QMat) -> Result<(), Error> {
+    let len = m.rows * m.row_bytes();
+    let p = Packed::new(pool, m.t, &map[m.off..m.off + len], m.rows, m.k).map_err(Error::Engine)?;
+    m.packed = Some(p);
+    // SAFETY: the map is private and read-only, so MADV_DONTNEED only drops clean pages;
+    // reading them again reads the file, which the task never writes.
+    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, m.off, len) }
+        .map_err(|e| Error::Engine(format!("madvise: {e}")))
 }
 
 /// Threads: `IEXEC_LLM_THREADS`, else `RAYON_NUM_THREADS`, else every core.
