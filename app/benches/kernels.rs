@@ -89,6 +89,13 @@ fn main() {
             8960,
         ),
         (
+            "output  Q6_K 151936x1536",
+            WType::Q6K,
+            GgmlDType::Q6K,
+            151_936,
+            1536,
+        ),
+        (
             "SmolLM2 ffn_up Q4_1 1536x576",
             WType::Q4_1,
             GgmlDType::Q4_1,

@@ -24,6 +24,19 @@ unsafe fn bcast16(p: *const i16) -> __m512i {
     _mm512_set1_epi32(std::ptr::read_unaligned(p.cast::<i32>()))
 }
 
+/// Asks for the record `AHEAD` records after `rec` (`len` bytes) into L2: at decode (one
+/// token per record) the hardware prefetchers alone left a 208 MB Q6_K matrix streaming at
+/// 9 GB/s on one core; with this, 14 GB/s (Q4_K: 12.7 -> 20 GB/s). Into L1 (T0) it was
+/// slower still. Prefetches never fault, so the address may lie past the matrix.
+#[inline(always)]
+unsafe fn prefetch_ahead(rec: *const u8, len: usize) {
+    const AHEAD: usize = 16;
+    let next = rec.wrapping_add(AHEAD * len);
+    for line in (0..len).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(line).cast());
+    }
+}
+
 #[inline(always)]
 unsafe fn ld(p: *const u8) -> __m512i {
     _mm512_loadu_si512(p.cast())
@@ -61,6 +74,7 @@ pub unsafe fn q4k(
     acc.fill([0.0; 16]);
     for (b, rec) in recs.chunks_exact(RB).enumerate() {
         let rec = rec.as_ptr();
+        prefetch_ahead(rec, RB);
         let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
         isum.fill([0; 16]);
         for c in 0..4 {
@@ -136,6 +150,7 @@ pub unsafe fn q6k(
     acc.fill([0.0; 16]);
     for (b, rec) in recs.chunks_exact(RB).enumerate() {
         let rec = rec.as_ptr();
+        prefetch_ahead(rec, RB);
         let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
         isum.fill([0; 16]);
         for half in 0..2 {
@@ -230,6 +245,7 @@ pub unsafe fn q32(
     acc.fill([0.0; 16]);
     for (b, rec) in recs.chunks_exact(rb).enumerate() {
         let rec = rec.as_ptr();
+        prefetch_ahead(rec, rb);
         let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
         let d = _mm512_loadu_ps(rec.cast());
         // w[i] holds values 4i..4i+4 of each row.
