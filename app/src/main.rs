@@ -30,6 +30,12 @@ OUTPUT (in --out, or $IEXEC_OUT under a worker):
                  (configfs-tsm or a dstack guest agent); eventlog.bin/.json the TD event log.
                  result.json's \"attestation\" says which, or why there is none.
 
+ENGINE (environment; the answer's bytes never depend on the last two):
+  IEXEC_LLM_ENGINE=own|candle   our kernels (default), or candle-transformers' forward pass
+                                (the default only for a model with a type our kernels lack)
+  IEXEC_LLM_THREADS=N           threads of our engine [default: RAYON_NUM_THREADS, else cores]
+  IEXEC_LLM_SIMD=scalar|avx2|avx512  force a kernel path [default: the best the CPU has]
+
 EXIT STATUS: 0 answered, 1 failed (error result written), 2 no output could be written.
 
 EXAMPLE:

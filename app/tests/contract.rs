@@ -477,7 +477,10 @@ fn missing_unreadable_or_substituted_models_are_refused() {
             "hi",
         ],
         "memory-budget",
-        "but the budget is 0.20 GiB: weights 0.09 GiB, expanded token embedding 0.11 GiB",
+        // Our engine (the default): weights with the interleaved layout's fifth, no
+        // expanded embedding, an f16 cache of 30 layers x 4096 x 3 heads x 64.
+        "but the budget is 0.20 GiB: weights 0.11 GiB, expanded token embedding 0.00 GiB, \
+         KV cache for context=4096 0.09 GiB",
     );
     let mut env2 = env.clone();
     env2.push(("IEXEC_LLM_MEMORY_BUDGET", OsStr::new("100MiB")));

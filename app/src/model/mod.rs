@@ -222,15 +222,20 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else candle's: on this machine ours is not yet
-    /// as fast (README, Benchmark).
+    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else ours, unless the model has a matrix type
+    /// our kernels lack (then candle's, which reads more types).
     ///
     /// # Errors
     /// [`Error::Param`] for another value, or `own` for a model it cannot run.
     pub fn choose(ct: &Content) -> Result<Engine, Error> {
         let unsupported = own::unsupported(ct);
         match std::env::var("IEXEC_LLM_ENGINE").ok().as_deref() {
-            None | Some("") | Some("candle") => Ok(Engine::Candle),
+            None | Some("") => Ok(if unsupported.is_none() {
+                Engine::Own
+            } else {
+                Engine::Candle
+            }),
+            Some("candle") => Ok(Engine::Candle),
             Some("own") => match unsupported {
                 None => Ok(Engine::Own),
                 Some(why) => Err(Error::Param(format!(
