@@ -16,9 +16,12 @@
 //! |------|--------|
 //! | Q4_K | `d` f32\[16\], `dmin` f32\[16\], scales u8\[8\]\[16\], min pairs (i16, i16)\[4\]\[16\], quant dwords\[32\]\[16\]: 2560 |
 //! | Q6_K | `d` f32\[16\], scale pairs (i16, i16)\[8\]\[16\], low-bit dwords\[32\]\[16\], high-bit dwords\[16\]\[16\]: 3648 |
-//! | Q4_0 | `d` f32\[16\], quant dwords\[4\]\[16\]: 320 |
-//! | Q4_1 | `d` f32\[16\], `m` f32\[16\], quant dwords\[4\]\[16\]: 384 |
-//! | Q8_0 | `d` f32\[16\], quant dwords\[8\]\[16\] with 128 added (unsigned): 576 |
+//! | Q4_0 | `d` f16\[16\], quant dwords\[4\]\[16\]: 288 |
+//! | Q4_1 | `d` f16\[16\], `m` f16\[16\], quant dwords\[4\]\[16\]: 320 |
+//! | Q8_0 | `d` f16\[16\], quant dwords\[8\]\[16\] with 128 added (unsigned): 544 |
+//!
+//! The 32-value types keep their f16 scales (widened in the kernel, exactly), so their
+//! records are exactly as large as the 16 GGUF blocks they hold.
 //!
 //! The quant dwords are GGUF's own bytes, four at a time, so nibbles and bit planes keep their
 //! places and the kernels split them as the row kernels do. The block's float contribution is
@@ -48,12 +51,12 @@ pub struct Packed {
     data: Vec<Line>,
 }
 
-/// Bytes of one record (a multiple of 64, so records stay 64-byte aligned).
+/// Bytes of one record.
 pub fn record_bytes(t: WType) -> usize {
     match t {
-        WType::Q4_0 => 320,
-        WType::Q4_1 => 384,
-        WType::Q8_0 => 576,
+        WType::Q4_0 => 288,
+        WType::Q4_1 => 320,
+        WType::Q8_0 => 544,
         WType::Q4K => 2560,
         WType::Q6K => 3648,
     }
@@ -104,17 +107,17 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
             dwords(rec, 2624, &b[128..192], 0);
         }
         WType::Q4_0 => {
-            put_f32(rec, 4 * i, f16_at(b));
-            dwords(rec, 64, &b[2..18], 0);
+            rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);
+            dwords(rec, 32, &b[2..18], 0);
         }
         WType::Q4_1 => {
-            put_f32(rec, 4 * i, f16_at(b));
-            put_f32(rec, 64 + 4 * i, f16_at(&b[2..]));
-            dwords(rec, 128, &b[4..20], 0);
+            rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);
+            rec[32 + 2 * i..32 + 2 * i + 2].copy_from_slice(&b[2..4]);
+            dwords(rec, 64, &b[4..20], 0);
         }
         WType::Q8_0 => {
-            put_f32(rec, 4 * i, f16_at(b));
-            dwords(rec, 64, &b[2..34], 0x80);
+            rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);
+            dwords(rec, 32, &b[2..34], 0x80);
         }
     }
 }
@@ -140,7 +143,7 @@ impl Packed {
         let row_bytes = check_shapes(t, w, rows, k, &[])?;
         let (nb, bb, rb) = (k / t.block_len(), t.block_bytes(), record_bytes(t));
         let groups = rows.div_ceil(GROUP);
-        let lines_per_group = nb * rb / 64;
+        let lines_per_group = (nb * rb).div_ceil(64);
         let mut data = vec![Line([0; 64]); groups * lines_per_group];
         pool.install(|| {
             data.par_chunks_mut(lines_per_group)
@@ -154,7 +157,7 @@ impl Packed {
                             lines.len() * 64,
                         )
                     };
-                    for (b, rec) in bytes.chunks_exact_mut(rb).enumerate() {
+                    for (b, rec) in bytes[..nb * rb].chunks_exact_mut(rb).enumerate() {
                         for i in 0..GROUP.min(rows - g * GROUP) {
                             let at = (g * GROUP + i) * row_bytes + b * bb;
                             pack_block(t, rec, i, &w[at..at + bb]);
@@ -180,10 +183,12 @@ impl Packed {
         self.data.len() * 64
     }
 
+    /// Group `g`'s records (each group starts on a 64-byte line).
     fn group(&self, g: usize) -> &[u8] {
-        let per = self.k / self.t.block_len() * record_bytes(self.t);
+        let len = self.k / self.t.block_len() * record_bytes(self.t);
+        let stride = len.div_ceil(64) * 64;
         // SAFETY: as in `new`; the range lies inside `data`.
-        unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast::<u8>().add(g * per), per) }
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast::<u8>().add(g * stride), len) }
     }
 }
 
@@ -193,11 +198,22 @@ enum ByBlock {
     Q8K(Vec<BlockQ8K>),
 }
 
-fn by_block<B: Copy>(rows: Vec<Vec<B>>) -> Vec<B> {
-    let (tokens, nb) = (rows.len(), rows.first().map_or(0, Vec::len));
-    (0..nb * tokens)
-        .map(|i| rows[i % tokens][i / tokens])
-        .collect()
+/// Quantizes each token's row on the pool, then orders the blocks block-major.
+fn by_block<B: Copy + Send + Sync>(
+    pool: &rayon::ThreadPool,
+    x: &[f32],
+    k: usize,
+    quantize: fn(&[f32]) -> Vec<B>,
+) -> Vec<B> {
+    use rayon::prelude::*;
+    pool.install(|| {
+        let rows: Vec<Vec<B>> = x.par_chunks_exact(k).map(quantize).collect();
+        let (tokens, nb) = (rows.len(), rows.first().map_or(0, Vec::len));
+        (0..nb * tokens)
+            .into_par_iter()
+            .map(|i| rows[i % tokens][i / tokens])
+            .collect()
+    })
 }
 
 /// `out[token][row] = W[row] · x[token]` for a packed matrix, on `pool`: the same bits as
@@ -215,9 +231,10 @@ pub fn matmul_packed(pool: &rayon::ThreadPool, p: &Packed, x: &[f32]) -> Result<
         ));
     }
     let tokens = x.len() / p.k;
-    let acts = match super::Acts::quantize(p.t, x, p.k) {
-        super::Acts::Q8(v) => ByBlock::Q8(by_block(v)),
-        super::Acts::Q8K(v) => ByBlock::Q8K(by_block(v)),
+    let acts = if p.t.k_quant() {
+        ByBlock::Q8K(by_block(pool, x, p.k, super::quant::quantize_q8k))
+    } else {
+        ByBlock::Q8(by_block(pool, x, p.k, super::quant::quantize_q8))
     };
     if tokens == 0 {
         return Ok(Vec::new());
@@ -252,10 +269,14 @@ pub fn matmul_packed(pool: &rayon::ThreadPool, p: &Packed, x: &[f32]) -> Result<
             });
     });
     let mut out = vec![0f32; p.rows * tokens];
-    for (tok, o) in out.chunks_exact_mut(p.rows).enumerate() {
-        for (g, o) in o.chunks_mut(GROUP).enumerate() {
-            o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
-        }
-    }
+    pool.install(|| {
+        out.par_chunks_exact_mut(p.rows)
+            .enumerate()
+            .for_each(|(tok, o)| {
+                for (g, o) in o.chunks_mut(GROUP).enumerate() {
+                    o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
+                }
+            });
+    });
     Ok(out)
 }

@@ -247,17 +247,18 @@ pub unsafe fn q32(
         let rec = rec.as_ptr();
         prefetch_ahead(rec, rb);
         let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
-        let d = _mm512_loadu_ps(rec.cast());
+        // f16 scales, widened exactly.
+        let d = _mm512_cvtph_ps(_mm256_loadu_si256(rec.cast()));
         // w[i] holds values 4i..4i+4 of each row.
         let mut w = [_mm512_setzero_si512(); 8];
         match t {
             WType::Q8_0 => {
                 for (i, w) in w.iter_mut().enumerate() {
-                    *w = ld(rec.add(64 + 64 * i));
+                    *w = ld(rec.add(32 + 64 * i));
                 }
             }
             _ => {
-                let qs = if t == WType::Q4_1 { 128 } else { 64 };
+                let qs = if t == WType::Q4_1 { 64 } else { 32 };
                 for i in 0..4 {
                     let v = ld(rec.add(qs + 64 * i));
                     w[i] = _mm512_and_si512(v, m4);
@@ -265,7 +266,7 @@ pub unsafe fn q32(
                 }
             }
         }
-        let m = _mm512_loadu_ps(rec.add(64).cast());
+        let m = _mm512_cvtph_ps(_mm256_loadu_si256(rec.add(32).cast()));
         for (a, o) in tile.iter().zip(acc.iter_mut()) {
             let x = a.qs.as_ptr();
             let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());

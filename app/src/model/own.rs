@@ -352,11 +352,13 @@ impl OwnModel {
             let h = self.rms_norm(&x, &layer.ffn_norm);
             let g = self.matmul(&layer.gate, &h)?;
             let u = self.matmul(&layer.up, &h)?;
-            let act: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-                .collect();
+            let act: Vec<f32> = self.pool.install(|| {
+                use rayon::prelude::*;
+                g.par_iter()
+                    .zip(&u)
+                    .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                    .collect()
+            });
             let d = self.matmul(&layer.down, &act)?;
             x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
