@@ -198,7 +198,11 @@ enum ByBlock {
     Q8K(Vec<BlockQ8K>),
 }
 
-/// Quantizes each token's row on the pool, then orders the blocks block-major.
+/// Below this many tokens the elementwise work stays on the calling thread: waking the pool
+/// costs more than it saves (at decode it halved SmolLM2's tokens/s).
+const PARALLEL_TOKENS: usize = 8;
+
+/// Quantizes each token's row (on the pool for a batch), then orders the blocks block-major.
 fn by_block<B: Copy + Send + Sync>(
     pool: &rayon::ThreadPool,
     x: &[f32],
@@ -206,6 +210,13 @@ fn by_block<B: Copy + Send + Sync>(
     quantize: fn(&[f32]) -> Vec<B>,
 ) -> Vec<B> {
     use rayon::prelude::*;
+    if x.len() / k < PARALLEL_TOKENS {
+        let rows: Vec<Vec<B>> = x.chunks_exact(k).map(quantize).collect();
+        let (tokens, nb) = (rows.len(), rows.first().map_or(0, Vec::len));
+        return (0..nb * tokens)
+            .map(|i| rows[i % tokens][i / tokens])
+            .collect();
+    }
     pool.install(|| {
         let rows: Vec<Vec<B>> = x.par_chunks_exact(k).map(quantize).collect();
         let (tokens, nb) = (rows.len(), rows.first().map_or(0, Vec::len));
@@ -269,14 +280,15 @@ pub fn matmul_packed(pool: &rayon::ThreadPool, p: &Packed, x: &[f32]) -> Result<
             });
     });
     let mut out = vec![0f32; p.rows * tokens];
-    pool.install(|| {
-        out.par_chunks_exact_mut(p.rows)
-            .enumerate()
-            .for_each(|(tok, o)| {
-                for (g, o) in o.chunks_mut(GROUP).enumerate() {
-                    o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
-                }
-            });
-    });
+    let copy = |(tok, o): (usize, &mut [f32])| {
+        for (g, o) in o.chunks_mut(GROUP).enumerate() {
+            o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
+        }
+    };
+    if tokens < PARALLEL_TOKENS {
+        out.chunks_exact_mut(p.rows).enumerate().for_each(copy);
+    } else {
+        pool.install(|| out.par_chunks_exact_mut(p.rows).enumerate().for_each(copy));
+    }
     Ok(out)
 }

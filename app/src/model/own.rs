@@ -352,13 +352,14 @@ impl OwnModel {
             let h = self.rms_norm(&x, &layer.ffn_norm);
             let g = self.matmul(&layer.gate, &h)?;
             let u = self.matmul(&layer.up, &h)?;
-            let act: Vec<f32> = self.pool.install(|| {
+            let silu = |(g, u): (&f32, &f32)| g / (1.0 + (-g).exp()) * u;
+            let act: Vec<f32> = if n < 8 {
+                g.iter().zip(&u).map(silu).collect()
+            } else {
                 use rayon::prelude::*;
-                g.par_iter()
-                    .zip(&u)
-                    .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-                    .collect()
-            });
+                self.pool
+                    .install(|| g.par_iter().zip(&u).map(silu).collect())
+            };
             let d = self.matmul(&layer.down, &act)?;
             x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
