@@ -136,7 +136,25 @@ impl Packed {
         rows: usize,
         k: usize,
     ) -> Result<Packed, String> {
+        Self::new_releasing(pool, t, w, rows, k, |_| {})
+    }
+
+    /// [`Packed::new`], calling `release` with each byte range of `w` once it has been
+    /// packed (1024 rows at a time), so a caller can let go of mapped pages as it goes: the
+    /// source and its copy are never both held whole.
+    ///
+    /// # Errors
+    /// As [`Packed::new`].
+    pub fn new_releasing(
+        pool: &rayon::ThreadPool,
+        t: WType,
+        w: &[u8],
+        rows: usize,
+        k: usize,
+        mut release: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Packed, String> {
         use rayon::prelude::*;
+        const SLICE_GROUPS: usize = 64;
         if !Isa::available().contains(&Isa::Avx512Vnni) {
             return Err("the interleaved layout needs AVX-512 VNNI, which this CPU lacks".into());
         }
@@ -145,26 +163,33 @@ impl Packed {
         let groups = rows.div_ceil(GROUP);
         let lines_per_group = (nb * rb).div_ceil(64);
         let mut data = vec![Line([0; 64]); groups * lines_per_group];
-        pool.install(|| {
-            data.par_chunks_mut(lines_per_group)
-                .enumerate()
-                .for_each(|(g, lines)| {
-                    // SAFETY: Line is 64 plain bytes with no padding; the slice covers
-                    // exactly the group's lines.
-                    let bytes = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            lines.as_mut_ptr().cast::<u8>(),
-                            lines.len() * 64,
-                        )
-                    };
-                    for (b, rec) in bytes[..nb * rb].chunks_exact_mut(rb).enumerate() {
-                        for i in 0..GROUP.min(rows - g * GROUP) {
-                            let at = (g * GROUP + i) * row_bytes + b * bb;
-                            pack_block(t, rec, i, &w[at..at + bb]);
+        for (slice, lines) in data.chunks_mut(lines_per_group * SLICE_GROUPS).enumerate() {
+            let g0 = slice * SLICE_GROUPS;
+            pool.install(|| {
+                lines
+                    .par_chunks_mut(lines_per_group)
+                    .enumerate()
+                    .for_each(|(gi, lines)| {
+                        let g = g0 + gi;
+                        // SAFETY: Line is 64 plain bytes with no padding; the slice covers
+                        // exactly the group's lines.
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                lines.as_mut_ptr().cast::<u8>(),
+                                lines.len() * 64,
+                            )
+                        };
+                        for (b, rec) in bytes[..nb * rb].chunks_exact_mut(rb).enumerate() {
+                            for i in 0..GROUP.min(rows - g * GROUP) {
+                                let at = (g * GROUP + i) * row_bytes + b * bb;
+                                pack_block(t, rec, i, &w[at..at + bb]);
+                            }
                         }
-                    }
-                });
-        });
+                    });
+            });
+            let (r0, r1) = (g0 * GROUP, ((g0 + SLICE_GROUPS) * GROUP).min(rows));
+            release(r0 * row_bytes..r1 * row_bytes);
+        }
         Ok(Packed { t, rows, k, data })
     }
 

@@ -198,11 +198,13 @@ impl OwnModel {
             });
         }
         let embd = mat("token_embd.weight")?;
-        // Tied embeddings: the output matrix is the embedding's tensor.
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            mat("output.weight")?
-        } else {
+        // Tied embeddings: the output matrix is the embedding's tensor, left mapped (the row
+        // kernels read it) so that it is held once for both uses.
+        let tied = !ct.tensor_infos.contains_key("output.weight");
+        let output = if tied {
             mat("token_embd.weight")?
+        } else {
+            mat("output.weight")?
         };
         let half_dim = head_dim / 2;
         let mut rope = Vec::with_capacity(context * half_dim);
@@ -234,7 +236,7 @@ impl OwnModel {
                         &mut l.down,
                     ]
                 })
-                .chain([&mut output]);
+                .chain((!tied).then_some(&mut output));
             for m in mats {
                 pack(&map, &pool, m)?;
             }
@@ -350,16 +352,20 @@ impl OwnModel {
             x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
             let layer = &self.layers[l];
             let h = self.rms_norm(&x, &layer.ffn_norm);
-            let g = self.matmul(&layer.gate, &h)?;
+            let mut act = self.matmul(&layer.gate, &h)?;
             let u = self.matmul(&layer.up, &h)?;
-            let silu = |(g, u): (&f32, &f32)| g / (1.0 + (-g).exp()) * u;
-            let act: Vec<f32> = if n < 8 {
-                g.iter().zip(&u).map(silu).collect()
+            drop(h);
+            // SwiGLU in place in the gate's buffer (a prompt's activations are the largest
+            // scratch), then the up projection is freed before the down projection runs.
+            let silu = |(g, u): (&mut f32, &f32)| *g = *g / (1.0 + (-*g).exp()) * u;
+            if n < 8 {
+                act.iter_mut().zip(&u).for_each(silu);
             } else {
                 use rayon::prelude::*;
                 self.pool
-                    .install(|| g.par_iter().zip(&u).map(silu).collect())
-            };
+                    .install(|| act.par_iter_mut().zip(&u).for_each(silu));
+            }
+            drop(u);
             let d = self.matmul(&layer.down, &act)?;
             x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
@@ -429,12 +435,23 @@ impl OwnModel {
 /// weights, pages it back in), so the weights are held once.
 fn pack(map: &memmap2::Mmap, pool: &rayon::ThreadPool, m: &mut QMat) -> Result<(), Error> {
     let len = m.rows * m.row_bytes();
-    let p = Packed::new(pool, m.t, &map[m.off..m.off + len], m.rows, m.k).map_err(Error::Engine)?;
+    let mut failed = None;
+    let p = Packed::new_releasing(pool, m.t, &map[m.off..m.off + len], m.rows, m.k, |r| {
+        // SAFETY: the map is private and read-only, so MADV_DONTNEED only drops clean
+        // pages; reading them again reads the file, which the task never writes.
+        let done = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, m.off + r.start, r.len())
+        };
+        if let Err(e) = done {
+            failed.get_or_insert(e);
+        }
+    })
+    .map_err(Error::Engine)?;
+    if let Some(e) = failed {
+        return Err(Error::Engine(format!("madvise: {e}")));
+    }
     m.packed = Some(p);
-    // SAFETY: the map is private and read-only, so MADV_DONTNEED only drops clean pages;
-    // reading them again reads the file, which the task never writes.
-    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, m.off, len) }
-        .map_err(|e| Error::Engine(format!("madvise: {e}")))
+    Ok(())
 }
 
 /// Threads: `IEXEC_LLM_THREADS`, else `RAYON_NUM_THREADS`, else every core.
