@@ -5,8 +5,8 @@
 //! The estimate follows the engine:
 //! - the tensor data of the GGUF file (read into memory by candle; mapped by ours, and every
 //!   page of it is touched once per token, so it counts all the same), and with ours on
-//!   AVX-512 VNNI an eighth more: the matrices are held interleaved (Q4_K records are 11%
-//!   larger than their blocks, Q6_K 9%, the 32-value types the same), their mapped pages
+//!   AVX-512 VNNI a thirty-second more: the matrices are held interleaved (Q4_K records are
+//!   2.8% larger than their blocks, the other types' the same size), their mapped pages
 //!   dropped;
 //! - candle only: the token embedding expanded to f32 (`n_vocab × n_embd × 4`);
 //! - the KV cache for the whole context (`2 × layers × context × kv_heads × head_dim`), f32
@@ -66,7 +66,7 @@ pub fn estimate(
     let head_dim = u(hp.n_embd / hp.n_head.max(1));
     let (kv_bytes, growth, embedding, weights) = match engine {
         Engine::Candle => (4, 1, u(hp.n_vocab) * u(hp.n_embd) * 4, tensor_bytes),
-        Engine::Own => (2, 0, 0, tensor_bytes.saturating_add(tensor_bytes / 8)),
+        Engine::Own => (2, 0, 0, tensor_bytes.saturating_add(tensor_bytes / 32)),
     };
     let kv_layer = 2 * u(context) * u(hp.n_head_kv) * head_dim * kv_bytes;
     let p = u(prompt_tokens);
@@ -164,7 +164,7 @@ mod tests {
         let own = estimate(Engine::Own, &r1(), q4km, 4096, 512);
         assert_eq!(
             (own.embedding, own.kv_cache, own.weights),
-            (0, 2 * 4096 * 2 * 128 * 2 * 28, q4km + q4km / 8)
+            (0, 2 * 4096 * 2 * 128 * 2 * 28, q4km + q4km / 32)
         );
         // 131072 tokens of f32 KV cache alone is 7.8 GB.
         let e = estimate(Engine::Candle, &r1(), q4km, 131_072, 512);

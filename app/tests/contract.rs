@@ -477,9 +477,9 @@ fn missing_unreadable_or_substituted_models_are_refused() {
             "hi",
         ],
         "memory-budget",
-        // Our engine (the default): weights with the interleaved layout's eighth, no
+        // Our engine (the default): weights with the interleaved layout's 1/32, no
         // expanded embedding, an f16 cache of 30 layers x 4096 x 3 heads x 64.
-        "but the budget is 0.20 GiB: weights 0.10 GiB, expanded token embedding 0.00 GiB, \
+        "but the budget is 0.20 GiB: weights 0.09 GiB, expanded token embedding 0.00 GiB, \
          KV cache for context=4096 0.09 GiB",
     );
     let mut env2 = env.clone();

@@ -14,14 +14,15 @@
 //!
 //! | type | record |
 //! |------|--------|
-//! | Q4_K | `d` f32\[16\], `dmin` f32\[16\], scales u8\[8\]\[16\], min pairs (i16, i16)\[4\]\[16\], quant dwords\[32\]\[16\]: 2560 |
-//! | Q6_K | `d` f32\[16\], scale pairs (i16, i16)\[8\]\[16\], low-bit dwords\[32\]\[16\], high-bit dwords\[16\]\[16\]: 3648 |
+//! | Q4_K | `d` f16\[16\], `dmin` f16\[16\], scales u8\[8\]\[16\], mins u8\[8\]\[16\], quant dwords\[32\]\[16\]: 2368 |
+//! | Q6_K | `d` f16\[16\], scales i8\[16\]\[16\], low-bit dwords\[32\]\[16\], high-bit dwords\[16\]\[16\]: 3360 |
 //! | Q4_0 | `d` f16\[16\], quant dwords\[4\]\[16\]: 288 |
 //! | Q4_1 | `d` f16\[16\], `m` f16\[16\], quant dwords\[4\]\[16\]: 320 |
 //! | Q8_0 | `d` f16\[16\], quant dwords\[8\]\[16\] with 128 added (unsigned): 544 |
 //!
-//! The 32-value types keep their f16 scales (widened in the kernel, exactly), so their
-//! records are exactly as large as the 16 GGUF blocks they hold.
+//! Scales stay f16 (widened in the kernel, exactly) and Q4_K's 6-bit scales and mins take a
+//! byte each, so a record is as large as the 16 GGUF blocks it holds (Q4_K: 3% larger), and
+//! decode, which streams every record once per token, reads no more than GGUF's bytes.
 //!
 //! The quant dwords are GGUF's own bytes, four at a time, so nibbles and bit planes keep their
 //! places and the kernels split them as the row kernels do. The block's float contribution is
@@ -29,7 +30,7 @@
 //! never fused), and blocks are added in order: every output has the scalar oracle's bits.
 
 use super::quant::{BlockQ8, BlockQ8K};
-use super::scalar::{f16_at, scale_min_k4};
+use super::scalar::scale_min_k4;
 use super::{check_shapes, Isa, WType};
 
 /// Rows per record.
@@ -57,17 +58,9 @@ pub fn record_bytes(t: WType) -> usize {
         WType::Q4_0 => 288,
         WType::Q4_1 => 320,
         WType::Q8_0 => 544,
-        WType::Q4K => 2560,
-        WType::Q6K => 3648,
+        WType::Q4K => 2368,
+        WType::Q6K => 3360,
     }
-}
-
-fn put_f32(rec: &mut [u8], at: usize, v: f32) {
-    rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put_i16(rec: &mut [u8], at: usize, v: i16) {
-    rec[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
 
 /// Writes row `i`'s GGUF block `b` into a record.
@@ -81,30 +74,22 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
     };
     match t {
         WType::Q4K => {
-            put_f32(rec, 4 * i, f16_at(b));
-            put_f32(rec, 64 + 4 * i, f16_at(&b[2..]));
-            let sm: Vec<(i32, i32)> = (0..8).map(|j| scale_min_k4(j, &b[4..16])).collect();
-            for (j, (sc, _)) in sm.iter().enumerate() {
-                rec[128 + 16 * j + i] = *sc as u8;
+            rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);
+            rec[32 + 2 * i..32 + 2 * i + 2].copy_from_slice(&b[2..4]);
+            for j in 0..8 {
+                let (sc, m) = scale_min_k4(j, &b[4..16]);
+                rec[64 + 16 * j + i] = sc as u8;
+                rec[192 + 16 * j + i] = m as u8;
             }
-            for p in 0..4 {
-                put_i16(rec, 256 + 64 * p + 4 * i, sm[2 * p].1 as i16);
-                put_i16(rec, 256 + 64 * p + 4 * i + 2, sm[2 * p + 1].1 as i16);
-            }
-            dwords(rec, 512, &b[16..144], 0);
+            dwords(rec, 320, &b[16..144], 0);
         }
         WType::Q6K => {
-            put_f32(rec, 4 * i, f16_at(&b[208..]));
-            for p in 0..8 {
-                put_i16(rec, 64 + 64 * p + 4 * i, i16::from(b[192 + 2 * p] as i8));
-                put_i16(
-                    rec,
-                    64 + 64 * p + 4 * i + 2,
-                    i16::from(b[193 + 2 * p] as i8),
-                );
+            rec[2 * i..2 * i + 2].copy_from_slice(&b[208..210]);
+            for sb in 0..16 {
+                rec[32 + 16 * sb + i] = b[192 + sb];
             }
-            dwords(rec, 576, &b[0..128], 0);
-            dwords(rec, 2624, &b[128..192], 0);
+            dwords(rec, 288, &b[0..128], 0);
+            dwords(rec, 2336, &b[128..192], 0);
         }
         WType::Q4_0 => {
             rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);

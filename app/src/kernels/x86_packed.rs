@@ -37,6 +37,33 @@ unsafe fn prefetch_ahead(rec: *const u8, len: usize) {
     }
 }
 
+/// 16 f16 at `p`, widened (exactly).
+#[inline(always)]
+unsafe fn f16s(p: *const u8) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))
+}
+
+/// 16 unsigned bytes at `p`, one per lane.
+#[inline(always)]
+unsafe fn bytes_u(p: *const u8) -> __m512i {
+    _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()))
+}
+
+/// 16 signed bytes at `p`, one per lane.
+#[inline(always)]
+unsafe fn bytes_i(p: *const u8) -> __m512i {
+    _mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))
+}
+
+/// Lanes of `lo` and `hi` (each within i16) as (lo, hi) i16 pairs.
+#[inline(always)]
+unsafe fn pair16(lo: __m512i, hi: __m512i) -> __m512i {
+    _mm512_or_si512(
+        _mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)),
+        _mm512_slli_epi32(hi, 16),
+    )
+}
+
 #[inline(always)]
 unsafe fn ld(p: *const u8) -> __m512i {
     _mm512_loadu_si512(p.cast())
@@ -68,7 +95,7 @@ pub unsafe fn q4k(
     acc: &mut [[f32; 16]],
     isum: &mut [[i32; 16]],
 ) {
-    const RB: usize = 2560;
+    const RB: usize = 2368;
     let n = acc.len();
     let m4 = _mm512_set1_epi8(0x0F);
     acc.fill([0.0; 16]);
@@ -78,12 +105,12 @@ pub unsafe fn q4k(
         let tile = &acts[b * tokens + t0..b * tokens + t0 + n];
         isum.fill([0; 16]);
         for c in 0..4 {
-            let sl = _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(128 + 32 * c).cast()));
-            let sh = _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(144 + 32 * c).cast()));
+            let sl = bytes_u(rec.add(64 + 32 * c));
+            let sh = bytes_u(rec.add(80 + 32 * c));
             let mut lo = [_mm512_setzero_si512(); 8];
             let mut hi = [_mm512_setzero_si512(); 8];
             for q in 0..8 {
-                let v = ld(rec.add(512 + 64 * (8 * c + q)));
+                let v = ld(rec.add(320 + 64 * (8 * c + q)));
                 lo[q] = _mm512_and_si512(v, m4);
                 hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
@@ -104,16 +131,20 @@ pub unsafe fn q4k(
                 );
             }
         }
-        let d = _mm512_loadu_ps(rec.cast());
-        let dmin = _mm512_loadu_ps(rec.add(64).cast());
+        let d = f16s(rec);
+        let dmin = f16s(rec.add(32));
+        // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
+        // activations' 32-value sums.
+        let mins: [__m512i; 4] = std::array::from_fn(|p| {
+            pair16(
+                bytes_u(rec.add(192 + 32 * p)),
+                bytes_u(rec.add(208 + 32 * p)),
+            )
+        });
         for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
             let mut m = _mm512_setzero_si512();
-            for p in 0..4 {
-                m = _mm512_dpwssd_epi32(
-                    m,
-                    ld(rec.add(256 + 64 * p)),
-                    bcast16(a.psums.as_ptr().add(2 * p)),
-                );
+            for (p, mins) in mins.iter().enumerate() {
+                m = _mm512_dpwssd_epi32(m, *mins, bcast16(a.psums.as_ptr().add(2 * p)));
             }
             let is = _mm512_cvtepi32_ps(_mm512_loadu_si512(s.as_ptr().cast()));
             // combine_q4k: ad * (d * isum - dmin * msum)
@@ -143,7 +174,7 @@ pub unsafe fn q6k(
     acc: &mut [[f32; 16]],
     isum: &mut [[i32; 16]],
 ) {
-    const RB: usize = 3648;
+    const RB: usize = 3360;
     let n = acc.len();
     let m4 = _mm512_set1_epi8(0x0F);
     let m2 = _mm512_set1_epi8(3);
@@ -156,20 +187,14 @@ pub unsafe fn q6k(
         for half in 0..2 {
             for kk in 0..2 {
                 // Sub-blocks 8·half + 2·kk + {0, 1} (low nibbles) and + {4, 5} (high nibbles).
-                let pa = ld(rec.add(64 + 64 * (4 * half + kk)));
-                let pb = ld(rec.add(64 + 64 * (4 * half + kk + 2)));
-                let sc = [
-                    _mm512_srai_epi32(_mm512_slli_epi32(pa, 16), 16),
-                    _mm512_srai_epi32(pa, 16),
-                    _mm512_srai_epi32(_mm512_slli_epi32(pb, 16), 16),
-                    _mm512_srai_epi32(pb, 16),
-                ];
+                let s0 = 8 * half + 2 * kk;
+                let sc = [s0, s0 + 1, s0 + 4, s0 + 5].map(|s| bytes_i(rec.add(32 + 16 * s)));
                 let mut w = [_mm512_setzero_si512(); 16];
                 let sh_lo = _mm_cvtsi32_si128(2 * kk as i32);
                 let sh_hi = _mm_cvtsi32_si128(2 * kk as i32 + 4);
                 for i in 0..8 {
-                    let l = ld(rec.add(576 + 64 * (16 * half + 8 * kk + i)));
-                    let h = ld(rec.add(2624 + 64 * (8 * half + i)));
+                    let l = ld(rec.add(288 + 64 * (16 * half + 8 * kk + i)));
+                    let h = ld(rec.add(2336 + 64 * (8 * half + i)));
                     let hl = _mm512_and_si512(_mm512_srl_epi16(h, sh_lo), m2);
                     let hh = _mm512_and_si512(_mm512_srl_epi16(h, sh_hi), m2);
                     w[i] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(hl, 4));
@@ -200,16 +225,16 @@ pub unsafe fn q6k(
                 }
             }
         }
-        let d = _mm512_loadu_ps(rec.cast());
+        let d = f16s(rec);
+        // Scales as (i16, i16) pairs per lane, for the offset's 16-bit dot products.
+        let pairs: [__m512i; 8] = std::array::from_fn(|p| {
+            pair16(bytes_i(rec.add(32 + 32 * p)), bytes_i(rec.add(48 + 32 * p)))
+        });
         for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
             // The offset of 32: Σ scale · (16-value sum).
             let mut off = _mm512_setzero_si512();
-            for p in 0..8 {
-                off = _mm512_dpwssd_epi32(
-                    off,
-                    ld(rec.add(64 + 64 * p)),
-                    bcast16(a.bsums.as_ptr().add(2 * p)),
-                );
+            for (p, pair) in pairs.iter().enumerate() {
+                off = _mm512_dpwssd_epi32(off, *pair, bcast16(a.bsums.as_ptr().add(2 * p)));
             }
             let is = _mm512_sub_epi32(
                 _mm512_loadu_si512(s.as_ptr().cast()),
