@@ -243,62 +243,94 @@ fn by_block<B: Copy + Send + Sync>(
 /// # Errors
 /// A message when `x` is not whole rows of `k` values.
 pub fn matmul_packed(pool: &rayon::ThreadPool, p: &Packed, x: &[f32]) -> Result<Vec<f32>, String> {
+    Ok(matmul_packed_many(pool, &[p], x)?.remove(0))
+}
+
+/// [`matmul_packed`] for several matrices of the same input (Q, K and V; gate and up): the
+/// activations are quantized once and every matrix's tasks share one parallel loop, so the
+/// pool is woken once (at decode, a call's work is short enough for that to count).
+///
+/// # Errors
+/// A message when `ps` is empty, its matrices differ in `k` or in activation block size,
+/// or `x` is not whole rows of `k` values.
+pub fn matmul_packed_many(
+    pool: &rayon::ThreadPool,
+    ps: &[&Packed],
+    x: &[f32],
+) -> Result<Vec<Vec<f32>>, String> {
     use rayon::prelude::*;
-    if !x.len().is_multiple_of(p.k) {
+    let first = ps.first().ok_or("no matrices")?;
+    let (k, kq) = (first.k, first.t.k_quant());
+    if ps.iter().any(|p| p.k != k || p.t.k_quant() != kq) {
+        return Err("matrices of one input must share k and activation blocks".into());
+    }
+    if !x.len().is_multiple_of(k) {
         return Err(format!(
-            "activations of {} values are not rows of {}",
-            x.len(),
-            p.k
+            "activations of {} values are not rows of {k}",
+            x.len()
         ));
     }
-    let tokens = x.len() / p.k;
-    let acts = if p.t.k_quant() {
-        ByBlock::Q8K(by_block(pool, x, p.k, super::quant::quantize_q8k))
-    } else {
-        ByBlock::Q8(by_block(pool, x, p.k, super::quant::quantize_q8))
-    };
+    let tokens = x.len() / k;
     if tokens == 0 {
-        return Ok(Vec::new());
+        return Ok(vec![Vec::new(); ps.len()]);
     }
-    let groups = p.rows.div_ceil(GROUP);
-    // [group][token][16 rows]: each task's share is contiguous, and so is each tile's.
-    let mut by_group = vec![[0f32; GROUP]; groups * tokens];
+    let acts = if kq {
+        ByBlock::Q8K(by_block(pool, x, k, super::quant::quantize_q8k))
+    } else {
+        ByBlock::Q8(by_block(pool, x, k, super::quant::quantize_q8))
+    };
+    // Per matrix, [group][token][16 rows]: each task's share is contiguous, and so is each
+    // tile's.
+    let mut by_group: Vec<Vec<[f32; GROUP]>> = ps
+        .iter()
+        .map(|p| vec![[0f32; GROUP]; p.rows.div_ceil(GROUP) * tokens])
+        .collect();
+    let mut tasks: Vec<(&Packed, usize, &mut [[f32; GROUP]])> = Vec::new();
+    for (p, buf) in ps.iter().zip(by_group.iter_mut()) {
+        for (task, out) in buf.chunks_mut(GROUPS_PER_TASK * tokens).enumerate() {
+            tasks.push((p, task, out));
+        }
+    }
     pool.install(|| {
-        by_group
-            .par_chunks_mut(GROUPS_PER_TASK * tokens)
-            .enumerate()
-            .for_each(|(task, out)| {
-                let mut isum = vec![[0i32; GROUP]; TILE];
-                for (gi, out) in out.chunks_exact_mut(tokens).enumerate() {
-                    let recs = p.group(task * GROUPS_PER_TASK + gi);
-                    for (ti, acc) in out.chunks_mut(TILE).enumerate() {
-                        let (t0, isum) = (ti * TILE, &mut isum[..acc.len()]);
-                        #[cfg(target_arch = "x86_64")]
-                        // SAFETY: a Packed exists only where `new` found AVX-512 VNNI.
-                        unsafe {
-                            use super::x86_packed as k;
-                            match &acts {
-                                ByBlock::Q8K(a) if p.t == WType::Q4K => {
-                                    k::q4k(recs, a, tokens, t0, acc, isum);
-                                }
-                                ByBlock::Q8K(a) => k::q6k(recs, a, tokens, t0, acc, isum),
-                                ByBlock::Q8(a) => k::q32(p.t, recs, a, tokens, t0, acc),
+        tasks.into_par_iter().for_each(|(p, task, out)| {
+            let mut isum = vec![[0i32; GROUP]; TILE];
+            for (gi, out) in out.chunks_exact_mut(tokens).enumerate() {
+                let recs = p.group(task * GROUPS_PER_TASK + gi);
+                for (ti, acc) in out.chunks_mut(TILE).enumerate() {
+                    let (t0, isum) = (ti * TILE, &mut isum[..acc.len()]);
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: a Packed exists only where `new` found AVX-512 VNNI.
+                    unsafe {
+                        use super::x86_packed as k;
+                        match &acts {
+                            ByBlock::Q8K(a) if p.t == WType::Q4K => {
+                                k::q4k(recs, a, tokens, t0, acc, isum);
                             }
+                            ByBlock::Q8K(a) => k::q6k(recs, a, tokens, t0, acc, isum),
+                            ByBlock::Q8(a) => k::q32(p.t, recs, a, tokens, t0, acc),
                         }
                     }
                 }
-            });
+            }
+        });
     });
-    let mut out = vec![0f32; p.rows * tokens];
-    let copy = |(tok, o): (usize, &mut [f32])| {
-        for (g, o) in o.chunks_mut(GROUP).enumerate() {
-            o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
-        }
-    };
-    if tokens < PARALLEL_TOKENS {
-        out.chunks_exact_mut(p.rows).enumerate().for_each(copy);
-    } else {
-        pool.install(|| out.par_chunks_exact_mut(p.rows).enumerate().for_each(copy));
-    }
-    Ok(out)
+    // Each matrix's buffer is freed as soon as its output is written.
+    Ok(ps
+        .iter()
+        .zip(by_group)
+        .map(|(p, by_group)| {
+            let mut out = vec![0f32; p.rows * tokens];
+            let copy = |(tok, o): (usize, &mut [f32])| {
+                for (g, o) in o.chunks_mut(GROUP).enumerate() {
+                    o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
+                }
+            };
+            if tokens < PARALLEL_TOKENS {
+                out.chunks_exact_mut(p.rows).enumerate().for_each(copy);
+            } else {
+                pool.install(|| out.par_chunks_exact_mut(p.rows).enumerate().for_each(copy));
+            }
+            out
+        })
+        .collect())
 }

@@ -414,3 +414,47 @@ fn the_interleaved_layout_stays_exact_at_the_extremes() {
         }
     }
 }
+
+#[test]
+fn several_matrices_of_one_input_give_each_ones_bits() {
+    if !Isa::available().contains(&Isa::Avx512Vnni) {
+        return;
+    }
+    let mut rng = Rng(12);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let k = 512;
+    // Q4_K and Q6_K share 256-value activation blocks (R1's V is Q6_K in half the layers).
+    let mats: Vec<packed::Packed> = [(WType::Q4K, 48), (WType::Q6K, 20), (WType::Q4K, 16)]
+        .iter()
+        .map(|&(t, rows)| {
+            packed::Packed::new(&pool, t, &weights(&mut rng, t, rows, k), rows, k).unwrap()
+        })
+        .collect();
+    for tokens in [1, 9] {
+        let x = acts(&mut rng, k * tokens, 2.0);
+        let refs: Vec<&packed::Packed> = mats.iter().collect();
+        let many = packed::matmul_packed_many(&pool, &refs, &x).unwrap();
+        for (m, got) in mats.iter().zip(&many) {
+            let want = packed::matmul_packed(&pool, m, &x).unwrap();
+            assert!(want
+                .iter()
+                .zip(got)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert_eq!(got.len(), m.shape().0 * tokens);
+        }
+    }
+    // Another k, or 32-value activation blocks, cannot share the quantized input.
+    let other = packed::Packed::new(
+        &pool,
+        WType::Q4_1,
+        &weights(&mut rng, WType::Q4_1, 16, k),
+        16,
+        k,
+    )
+    .unwrap();
+    let err = packed::matmul_packed_many(&pool, &[&mats[0], &other], &vec![0.0; k]).unwrap_err();
+    assert!(err.contains("share k and activation blocks"), "{err}");
+}

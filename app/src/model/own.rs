@@ -11,7 +11,7 @@
 
 use super::{Arch, Hparams};
 use crate::error::Error;
-use crate::kernels::packed::{matmul_packed, Packed};
+use crate::kernels::packed::{matmul_packed, matmul_packed_many, Packed};
 use crate::kernels::{self, Isa, WType};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::GgmlDType;
@@ -274,6 +274,26 @@ impl OwnModel {
         .map_err(Error::Engine)
     }
 
+    /// Several matrices of one input: in one pass of the pool where all are interleaved.
+    fn matmuls<const N: usize>(&self, ms: [&QMat; N], x: &[f32]) -> Result<[Vec<f32>; N], Error> {
+        let packed: Option<Vec<&Packed>> = ms.iter().map(|m| m.packed.as_ref()).collect();
+        let outs = match packed {
+            Some(ps)
+                if ps
+                    .iter()
+                    .all(|p| p.wtype().k_quant() == ps[0].wtype().k_quant()) =>
+            {
+                matmul_packed_many(&self.pool, &ps, x).map_err(Error::Engine)?
+            }
+            _ => ms
+                .iter()
+                .map(|m| self.matmul(m, x))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        outs.try_into()
+            .map_err(|_| Error::Engine("matrix count".into()))
+    }
+
     fn rms_norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
         let mut out = Vec::with_capacity(x.len());
         for row in x.chunks_exact(self.n_embd) {
@@ -323,9 +343,7 @@ impl OwnModel {
         for l in 0..self.layers.len() {
             let layer = &self.layers[l];
             let h = self.rms_norm(&x, &layer.attn_norm);
-            let mut q = self.matmul(&layer.wq, &h)?;
-            let mut k = self.matmul(&layer.wk, &h)?;
-            let mut v = self.matmul(&layer.wv, &h)?;
+            let [mut q, mut k, mut v] = self.matmuls([&layer.wq, &layer.wk, &layer.wv], &h)?;
             if let Some([bq, bk, bv]) = &layer.bias {
                 for (m, b) in [(&mut q, bq), (&mut k, bk), (&mut v, bv)] {
                     for row in m.chunks_exact_mut(b.len()) {
@@ -352,8 +370,7 @@ impl OwnModel {
             x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
             let layer = &self.layers[l];
             let h = self.rms_norm(&x, &layer.ffn_norm);
-            let mut act = self.matmul(&layer.gate, &h)?;
-            let u = self.matmul(&layer.up, &h)?;
+            let [mut act, u] = self.matmuls([&layer.gate, &layer.up], &h)?;
             drop(h);
             // SwiGLU in place in the gate's buffer (a prompt's activations are the largest
             // scratch), then the up projection is freed before the down projection runs.
