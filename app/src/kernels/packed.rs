@@ -53,7 +53,7 @@ pub struct Packed {
 }
 
 /// Bytes of one record.
-pub fn record_bytes(t: WType) -> usize {
+pub const fn record_bytes(t: WType) -> usize {
     match t {
         WType::Q4_0 => 288,
         WType::Q4_1 => 320,

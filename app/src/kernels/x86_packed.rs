@@ -95,7 +95,7 @@ pub unsafe fn q4k(
     acc: &mut [[f32; 16]],
     isum: &mut [[i32; 16]],
 ) {
-    const RB: usize = 2368;
+    const RB: usize = super::packed::record_bytes(WType::Q4K);
     let n = acc.len();
     let m4 = _mm512_set1_epi8(0x0F);
     acc.fill([0.0; 16]);
@@ -174,7 +174,7 @@ pub unsafe fn q6k(
     acc: &mut [[f32; 16]],
     isum: &mut [[i32; 16]],
 ) {
-    const RB: usize = 3360;
+    const RB: usize = super::packed::record_bytes(WType::Q6K);
     let n = acc.len();
     let m4 = _mm512_set1_epi8(0x0F);
     let m2 = _mm512_set1_epi8(3);
