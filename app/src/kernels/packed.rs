@@ -6,7 +6,7 @@
 //! multiplies them by four activation bytes of one token (broadcast), adding into 16 lanes,
 //! one per row. No lane is ever added to another: each lane ends with its row's exact integer
 //! sums. A block of 16 rows is unpacked into registers once and used for every token of a tile
-//! (prefill reads each weight once per 64 tokens).
+//! (prefill reads each weight once per 32 tokens).
 //!
 //! A *record* is one block position of 16 rows (rows past the matrix are zero), laid out as
 //! follows (all offsets in bytes; `[a][r]` means 16 entries of `r` for each `a`; f16 scales
