@@ -188,11 +188,6 @@ impl Packed {
         (self.rows, self.k)
     }
 
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 64
-    }
-
     /// Group `g`'s records (each group starts on a 64-byte line).
     fn group(&self, g: usize) -> &[u8] {
         let len = self.k / self.t.block_len() * record_bytes(self.t);
