@@ -14,7 +14,7 @@ cd "$root"
 threads="${1:-2}"
 model="${2:-}"
 
-cargo build --quiet --release -p app --bin iexec-llm-bench
+cargo build --quiet --release -p engine --bin iexec-llm-bench
 cargo build --quiet --release -p gguf-synth
 if [ -z "$model" ]; then
   model=.cache/synth/r1-1.5b-q4_k_m.gguf

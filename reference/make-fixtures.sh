@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate app/tests/fixtures/llama_cpp_reference.json from llama.cpp (see make_fixtures.py).
+# Regenerate engine/tests/fixtures/llama_cpp_reference.json from llama.cpp (see make_fixtures.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -7,8 +7,8 @@ cd "$root"
 model="$("$root/scripts/fetch-small-model.sh")"
 mkdir -p .cache/synth
 cargo run --quiet --release -p gguf-synth -- tiny-qwen2 .cache/synth/tiny-qwen2.gguf \
-  --template app/tests/fixtures/deepseek-r1-distill-qwen.jinja
+  --template synth/templates/deepseek-r1-distill-qwen.jinja
 . "$root/reference/env.sh"
 "$REF_PYTHON" reference/make_fixtures.py "$model" .cache/synth/tiny-qwen2.gguf \
-  app/tests/fixtures/llama_cpp_reference.json
-echo "wrote app/tests/fixtures/llama_cpp_reference.json" >&2
+  engine/tests/fixtures/llama_cpp_reference.json
+echo "wrote engine/tests/fixtures/llama_cpp_reference.json" >&2

@@ -2,7 +2,7 @@
 """Record llama.cpp's outputs as the fixture the app's tests compare against.
 
 Run through reference/make-fixtures.sh, which builds llama.cpp from the llama-cpp-python sdist
-and makes the synthetic Qwen2 GGUF. Writes app/tests/fixtures/llama_cpp_reference.json:
+and makes the synthetic Qwen2 GGUF. Writes engine/tests/fixtures/llama_cpp_reference.json:
 
 - smollm2.tokenize: token ids of tricky strings, with and without special-token parsing
 - smollm2.greedy:   greedy continuations of raw prompts (argmax of llama.cpp's logits)

@@ -5,25 +5,26 @@
 //! protected dataset or an input file, and a deterministic `result.json` under `IEXEC_OUT` that
 //! states what produced it (binary, model and prompt digests, parameters). See `README.md`.
 //!
-//! Modules, in the order a run uses them: [`params`] and [`iexec`] (inputs), [`gguf`] and
-//! [`model`] (weights), [`tokenizer`] and [`template`] (prompt), [`generate`], [`result`]
-//! (outputs); [`run`] ties them together.
+//! The inference itself is the `engine` crate (deterministic GGUF inference, no knowledge of
+//! iExec); this crate is the iApp around it:
+//!
+//! - [`params`]: the task's parameters from the Cmd arguments (public on chain).
+//! - [`iexec`]: the worker's input/output contract: where the prompt comes from, the output
+//!   directory, `computed.json`.
+//! - [`result`]: `result.json` and `metrics.json`.
+//! - [`attest`]: the TDX quote over the result's claims, where the platform offers one.
+//! - [`run`]: one task, as numbered steps, always ending with a written result.
+//! - [`log`]: events with digests and counts, never confidential text.
+//! - [`error`]: the one [`Error`] type.
 #![deny(missing_docs)]
 
 pub mod attest;
 pub mod error;
-pub mod generate;
-pub mod gguf;
 pub mod iexec;
-pub mod kernels;
 pub mod log;
-pub mod memory;
-pub mod model;
 pub mod params;
 pub mod result;
 pub mod run;
-pub mod template;
-pub mod tokenizer;
 
 pub use error::Error;
 

@@ -60,7 +60,7 @@ struct Cli {
     /// that would need more is refused before loading (error kind memory-budget). Bytes, or
     /// with KiB/MiB/GiB.
     #[arg(long, value_name = "SIZE", default_value = "6GiB", env = "IEXEC_LLM_MEMORY_BUDGET",
-          value_parser = app::memory::parse_size)]
+          value_parser = engine::memory::parse_size)]
     memory_budget: u64,
     /// Write result.json, computed.json and metrics.json here [default: $IEXEC_OUT].
     #[arg(long, value_name = "DIR")]

@@ -6,7 +6,7 @@
 //! (see [`crate::iexec`]).
 
 use crate::error::Error;
-use crate::template::Mode;
+use engine::template::Mode;
 use serde::Serialize;
 
 /// Every parameter name the app accepts, for error messages and `--help`.
@@ -39,6 +39,17 @@ pub struct GenParams {
     pub context: u32,
     /// Wall-clock seconds from start after which generation stops with finish reason `time`.
     pub time_budget: u32,
+}
+
+impl GenParams {
+    /// The sampler's share of the parameters.
+    pub fn sampling(&self) -> engine::sampler::Settings {
+        engine::sampler::Settings {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+        }
+    }
 }
 
 impl Default for GenParams {

@@ -5,9 +5,9 @@
 //! bytes. Fields are serialized in declaration order; floats use serde_json's shortest
 //! round-trip form. The prompt and the system prompt appear only as sha256 digests.
 
-use crate::generate::FinishReason;
 use crate::iexec::PromptSource;
 use crate::params::GenParams;
+use engine::generate::FinishReason;
 use serde::Serialize;
 
 /// Identifies this format; bump on any incompatible change.
@@ -125,14 +125,6 @@ pub struct Metrics {
     pub total_seconds: f64,
     /// Peak resident memory (`VmHWM`), in bytes.
     pub peak_rss_bytes: Option<u64>,
-}
-
-/// Peak resident set size of this process, from `/proc/self/status`.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
 }
 
 /// Tokens per second, 0 when nothing was timed.

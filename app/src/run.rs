@@ -3,17 +3,19 @@
 //! `computed.json` with `error-message`, and a clear line on stderr.
 
 use crate::error::Error;
-use crate::generate::{self, FinishReason};
 use crate::iexec::{self, Env, OutDir, COMPUTED_FILE, METRICS_FILE, RESULT_FILE};
 use crate::log::Log;
-use crate::model::Model;
-use crate::params;
+use crate::params::{self, GenParams};
 use crate::result::{
-    peak_rss_bytes, rate, AppRecord, ErrorRecord, Metrics, ModelRecord, PromptRecord, Status,
-    TaskResult, Usage, SCHEMA,
+    rate, AppRecord, ErrorRecord, Metrics, ModelRecord, PromptRecord, Status, TaskResult, Usage,
+    SCHEMA,
 };
-use crate::template;
-use crate::tokenizer::Tokenizer;
+use engine::forward::{Engine, Model};
+use engine::generate::{self, FinishReason, Generation};
+use engine::hparams::Hparams;
+use engine::memory::{self, peak_rss_bytes};
+use engine::template::{self, Prompt};
+use engine::tokenizer::Tokenizer;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -157,48 +159,86 @@ struct Task {
     metrics: Metrics,
 }
 
+/// A model ready to answer: its tokenizer, template and loaded weights.
+struct Loaded {
+    tok: Tokenizer,
+    chat_template: Option<String>,
+    model: Model,
+    engine: Engine,
+    hparams: Hparams,
+    tensor_bytes: u64,
+}
+
 impl Task {
     fn run(&mut self, opts: &Options, env: &Env, started: Instant) -> Result<(), Error> {
-        let log = self.log;
         // Step 2: what is running.
+        self.identify();
+        // Step 3: parameters and prompt. Only digests of the prompt are ever logged.
+        let args = params::parse(&opts.params)?;
+        self.result.parameters = Some(args.gen.clone());
+        let prompt = self.prompt(args.prompt.clone(), args.system.as_deref(), env)?;
+        // Step 4: the model file must be the pinned one, checked before it is parsed.
+        let file = self.open_pinned_model(opts)?;
+        // Step 5: parse, build the tokenizer, check the budget, load the weights.
+        let mut m = self.load(opts, &args.gen, file)?;
+        // Step 6: the prompt as tokens, which must leave room for at least one more.
+        let p = self.tokenize(opts, &m, &args, &prompt)?;
+        // Step 7: generate, streaming locally; stop at the deadline.
+        let g = self.generate(&mut m, &p, &args.gen, started);
+        // Step 8: the answer, split from the reasoning.
+        self.record(&m.tok, &p, &g)?;
+        match (g.finish, g.error) {
+            (FinishReason::Error, Some(e)) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Step 2: the binary's own digest, the first thing every log states.
+    fn identify(&mut self) {
         self.result.app.binary_sha256 = std::env::current_exe()
             .ok()
             .and_then(|p| sha256_file(&p).ok());
-        log.event(
+        self.log.event(
             "start",
             json!({ "version": self.result.app.version,
                     "binary_sha256": self.result.app.binary_sha256 }),
         );
+    }
 
-        // Step 3: parameters and prompt. Only digests of the prompt are ever logged.
-        let args = params::parse(&opts.params)?;
-        self.result.parameters = Some(args.gen.clone());
-        let (prompt, source) = iexec::resolve_prompt(args.prompt, env)?;
+    /// Step 3: the prompt from its one source, recorded by digest.
+    fn prompt(
+        &mut self,
+        given: Option<String>,
+        system: Option<&str>,
+        env: &Env,
+    ) -> Result<String, Error> {
+        let (prompt, source) = iexec::resolve_prompt(given, env)?;
         let record = PromptRecord {
             source,
             sha256: sha256_hex(prompt.as_bytes()),
-            system_sha256: args.system.as_deref().map(|s| sha256_hex(s.as_bytes())),
+            system_sha256: system.map(|s| sha256_hex(s.as_bytes())),
         };
-        log.event(
+        self.log.event(
             "prompt",
             json!({ "source": source, "confidential": source.confidential(),
                     "sha256": record.sha256 }),
         );
         self.result.prompt = Some(record);
+        Ok(prompt)
+    }
 
-        // Step 4: the model file must be the pinned one, checked before it is parsed.
+    /// Step 4: opens the model file and checks its sha256 against the pin.
+    fn open_pinned_model(&mut self, opts: &Options) -> Result<std::fs::File, Error> {
         let t = Instant::now();
-        let path = &opts.model;
-        let shown = path.display().to_string();
-        let mut file = std::fs::File::open(path).map_err(|e| Error::ModelFile {
+        let shown = opts.model.display().to_string();
+        let file_error = |e: std::io::Error| engine::Error::ModelFile {
             path: shown.clone(),
             reason: e.to_string(),
-        })?;
-        log.event("model-hash", json!({ "file": self.result.model.file }));
-        let found = sha256_reader(&mut file).map_err(|e| Error::ModelFile {
-            path: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        };
+        let mut file = std::fs::File::open(&opts.model).map_err(file_error)?;
+        self.log
+            .event("model-hash", json!({ "file": self.result.model.file }));
+        let found = sha256_reader(&mut file).map_err(file_error)?;
         let expected = opts.model_sha256.to_ascii_lowercase();
         if found != expected {
             return Err(Error::ModelDigest {
@@ -209,23 +249,33 @@ impl Task {
         }
         self.result.model.sha256 = Some(found.clone());
         self.metrics.hash_seconds = t.elapsed().as_secs_f64();
-        log.event("model-verified", json!({ "sha256": found }));
+        self.log.event("model-verified", json!({ "sha256": found }));
+        Ok(file)
+    }
 
-        // Step 5: parse, build the tokenizer, load the weights.
+    /// Step 5: the GGUF parsed, the tokenizer built, the memory budget checked, then the
+    /// weights loaded with the engine the budget was computed for.
+    fn load(
+        &mut self,
+        opts: &Options,
+        gen: &GenParams,
+        mut file: std::fs::File,
+    ) -> Result<Loaded, Error> {
         let t = Instant::now();
-        let gguf = crate::gguf::read(&mut file)?;
-        let hp = crate::model::Hparams::from_gguf(&gguf.content)?;
+        let gguf = engine::gguf::read(&mut file)?;
+        let hp = Hparams::from_gguf(&gguf.content)?;
         self.result.model.architecture = Some(hp.arch.name());
         let mut tok = Tokenizer::from_gguf(&gguf.content.metadata)?;
         if let Some(tj) = &opts.tokenizer {
             tok = Tokenizer::from_file(tj, &tok)?;
         }
         if tok.vocab_size() > hp.n_vocab {
-            return Err(Error::Model(format!(
+            return Err(engine::Error::Model(format!(
                 "the tokenizer has {} tokens but the model only {}",
                 tok.vocab_size(),
                 hp.n_vocab
-            )));
+            ))
+            .into());
         }
         let chat_template = gguf
             .content
@@ -233,84 +283,100 @@ impl Task {
             .get("tokenizer.chat_template")
             .and_then(|v| v.to_string().ok())
             .cloned();
-        let gen = &args.gen;
         // The budget, before anything large is allocated (the prompt is checked below).
         let tensor_bytes = gguf
             .file_size
             .saturating_sub(gguf.content.tensor_data_offset);
-        let engine = crate::model::Engine::choose(&gguf.content)?;
+        let engine = Engine::choose(&gguf.content)?;
         let context = hp.context_for(engine, gen.context as usize);
-        let need = crate::memory::estimate(engine, &hp, tensor_bytes, context, 1);
-        crate::memory::check(&need, opts.memory_budget, context, 1)?;
-        log.event(
+        let need = memory::estimate(engine, &hp, tensor_bytes, context, 1);
+        memory::check(&need, opts.memory_budget, context, 1)?;
+        self.log.event(
             "model-load",
             json!({ "architecture": hp.arch.name(), "layers": hp.n_layer,
                     "hidden": hp.n_embd, "vocab": hp.n_vocab,
-                    "engine": format!("{engine:?}").to_lowercase(),
+                    "engine": engine.name(),
                     "memory_estimate_bytes": need.total(),
                     "memory_budget_bytes": opts.memory_budget }),
         );
-        let mut model = Model::load_with(gguf, &mut file, gen.context as usize, engine)?;
+        let model = Model::load_with(gguf, &mut file, gen.context as usize, engine)?;
         self.metrics.load_seconds = t.elapsed().as_secs_f64();
+        Ok(Loaded {
+            tok,
+            chat_template,
+            model,
+            engine,
+            hparams: hp,
+            tensor_bytes,
+        })
+    }
 
-        // Step 6: the prompt as tokens, which must leave room for at least one more.
+    /// Step 6: the prompt rendered and tokenized; it must leave room for one more token and
+    /// fit the budget with its scratch.
+    fn tokenize(
+        &mut self,
+        opts: &Options,
+        m: &Loaded,
+        args: &params::Args,
+        prompt: &str,
+    ) -> Result<Prompt, Error> {
         let p = template::build(
-            gen.template,
-            chat_template.as_deref(),
-            &tok,
+            args.gen.template,
+            m.chat_template.as_deref(),
+            &m.tok,
             args.system.as_deref(),
-            &prompt,
+            prompt,
         )?;
         self.result.usage.prompt_tokens = p.tokens.len();
-        if p.tokens.len() >= model.context {
-            return Err(Error::PromptTooLong {
+        let context = m.model.context;
+        if p.tokens.len() >= context {
+            return Err(engine::Error::PromptTooLong {
                 tokens: p.tokens.len(),
-                context: model.context,
-            });
+                context,
+            }
+            .into());
         }
-        let need =
-            crate::memory::estimate(engine, &hp, tensor_bytes, model.context, p.tokens.len());
-        crate::memory::check(&need, opts.memory_budget, model.context, p.tokens.len())?;
-        log.event(
+        let need = memory::estimate(
+            m.engine,
+            &m.hparams,
+            m.tensor_bytes,
+            context,
+            p.tokens.len(),
+        );
+        memory::check(&need, opts.memory_budget, context, p.tokens.len())?;
+        self.log.event(
             "prefill",
-            json!({ "prompt_tokens": p.tokens.len(), "context": model.context }),
+            json!({ "prompt_tokens": p.tokens.len(), "context": context }),
         );
+        Ok(p)
+    }
 
-        // Step 7: generate, streaming locally; stop at the deadline.
+    /// Step 7: generation until a stop; the answer streams to stdout outside a worker.
+    fn generate(
+        &mut self,
+        m: &mut Loaded,
+        p: &Prompt,
+        gen: &GenParams,
+        started: Instant,
+    ) -> Generation {
         let deadline = started + std::time::Duration::from_secs(u64::from(gen.time_budget));
-        let mut streamed = Vec::new();
-        let mut shown_text = String::new();
-        let stream = !log.is_json();
-        let out_of_time = || Instant::now() >= deadline;
+        let mut stream = Stream::new(!self.log.is_json());
+        let tok = &m.tok;
         let g = generate::generate(
-            &mut model,
+            &mut m.model,
             &p.tokens,
-            gen,
+            &gen.sampling(),
+            gen.max_tokens as usize,
             &tok.end_of_generation,
-            out_of_time,
-            |t| {
-                if !stream {
-                    return;
-                }
-                streamed.push(t);
-                if let Ok(text) = tok.decode(&streamed) {
-                    // Print only whole characters: a token can end inside a multi-byte one.
-                    if !text.ends_with('\u{FFFD}') && text.len() > shown_text.len() {
-                        if let Some(new) = text.get(shown_text.len()..) {
-                            let mut so = std::io::stdout().lock();
-                            let _ = so.write_all(new.as_bytes());
-                            let _ = so.flush();
-                        }
-                        shown_text = text;
-                    }
-                }
-            },
+            || Instant::now() >= deadline,
+            |t| stream.push(tok, t),
         );
-        if stream {
-            println!();
-        }
+        stream.finish();
+        g
+    }
 
-        // Step 8: the answer, split from the reasoning.
+    /// Step 8: the answer (split from the reasoning), the counts and the speeds.
+    fn record(&mut self, tok: &Tokenizer, p: &Prompt, g: &Generation) -> Result<(), Error> {
         let text = tok.decode(&g.tokens)?;
         let (reasoning, answer) = template::split_reasoning(p.opens_think, &text);
         self.result.answer = answer;
@@ -324,16 +390,54 @@ impl Task {
         m.decode_tokens = g.tokens.len();
         m.decode_seconds = g.decode.as_secs_f64();
         m.decode_tokens_per_second = rate(g.tokens.len(), m.decode_seconds);
-        log.event(
+        self.log.event(
             "generated",
             json!({ "completion_tokens": g.tokens.len(), "finish_reason": g.finish,
                     "answer_sha256": sha256_hex(self.result.answer.as_bytes()),
                     "prefill_tokens_per_second": m.prefill_tokens_per_second,
                     "decode_tokens_per_second": m.decode_tokens_per_second }),
         );
-        match (g.finish, g.error) {
-            (FinishReason::Error, Some(e)) => Err(e),
-            _ => Ok(()),
+        Ok(())
+    }
+}
+
+/// The answer as it is generated, printed to stdout outside a worker (whole characters only).
+struct Stream {
+    on: bool,
+    tokens: Vec<u32>,
+    shown: String,
+}
+
+impl Stream {
+    fn new(on: bool) -> Self {
+        Self {
+            on,
+            tokens: Vec::new(),
+            shown: String::new(),
+        }
+    }
+
+    fn push(&mut self, tok: &Tokenizer, t: u32) {
+        if !self.on {
+            return;
+        }
+        self.tokens.push(t);
+        if let Ok(text) = tok.decode(&self.tokens) {
+            // Print only whole characters: a token can end inside a multi-byte one.
+            if !text.ends_with('\u{FFFD}') && text.len() > self.shown.len() {
+                if let Some(new) = text.get(self.shown.len()..) {
+                    let mut so = std::io::stdout().lock();
+                    let _ = so.write_all(new.as_bytes());
+                    let _ = so.flush();
+                }
+                self.shown = text;
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.on {
+            println!();
         }
     }
 }

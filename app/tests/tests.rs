@@ -1,7 +1,6 @@
-//! Integration tests of the iApp: against llama.cpp's recorded outputs, and the iExec
-//! contract end to end through the binary. One test binary (`autotests = false`).
+//! Integration tests of the iApp: the iExec contract end to end through the binary. One test
+//! binary (`autotests = false`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod contract;
-mod reference;

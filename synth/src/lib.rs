@@ -11,6 +11,8 @@
 //!   per token as the real model).
 #![deny(missing_docs)]
 
+pub mod testing;
+
 use anyhow::{Context, Result};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};

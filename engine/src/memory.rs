@@ -15,8 +15,9 @@
 //!   P × P × 4`) and the feed-forward activations (`3 × P × n_ff × 4`), plus the logits;
 //! - a fixed allowance for the binary, tokenizer and allocator slack.
 
-use crate::error::Error;
-use crate::model::{Engine, Hparams};
+use crate::forward::Engine;
+use crate::hparams::Hparams;
+use crate::Error;
 
 /// Default budget: the memory an iExec TDX worker gives a task.
 pub const DEFAULT_BUDGET: u64 = 6 << 30;
@@ -133,11 +134,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::Arch;
+    use crate::hparams::Arch;
 
     /// DeepSeek-R1-Distill-Qwen-1.5B's shapes.
     fn r1() -> Hparams {

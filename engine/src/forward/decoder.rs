@@ -1,4 +1,4 @@
-//! Our own forward pass for the llama/qwen2 family, on [`crate::kernels`]:
+//! Our forward pass for the llama/qwen2 family (a decoder-only transformer), on [`crate::kernels`]:
 //! - weights memory-mapped (memmap2), never copied: matrices are read in place in their GGUF
 //!   block layout; the token embedding stays quantized and rows are dequantized on lookup;
 //! - an f16 KV cache preallocated for the context;
@@ -9,11 +9,11 @@
 //! RoPE follows the GGUF conventions: llama rotates adjacent pairs, qwen2 the two halves
 //! (NEOX); qwen2 adds the Q/K/V biases.
 
-use super::{Arch, Hparams};
-use crate::error::Error;
+use crate::hparams::{Arch, Hparams};
 use crate::kernels::packed::{matmul_packed, matmul_packed_many, Packed};
 use crate::kernels::{self, Isa, WType};
-use candle_core::quantized::gguf_file::Content;
+use crate::Error;
+use candle_core::quantized::gguf_file::{Content, TensorInfo};
 use candle_core::quantized::GgmlDType;
 use half::f16;
 
@@ -46,7 +46,7 @@ struct Layer {
 }
 
 /// The model and its KV cache.
-pub struct OwnModel {
+pub struct Decoder {
     map: memmap2::Mmap,
     arch: Arch,
     n_embd: usize,
@@ -88,7 +88,122 @@ pub fn unsupported(ct: &Content) -> Option<String> {
         .map(|(n, t)| format!("{n} is {:?}", t.ggml_dtype))
 }
 
-impl OwnModel {
+/// Reads tensors out of the mapped file by name, checking each against the file's length.
+struct Tensors<'a> {
+    ct: &'a Content,
+    map: &'a [u8],
+    base: usize,
+}
+
+impl Tensors<'_> {
+    fn info(&self, name: &str) -> Result<&TensorInfo, Error> {
+        self.ct
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| Error::Model(format!("missing tensor {name}")))
+    }
+
+    /// A matrix, left in place in its GGUF block layout.
+    fn mat(&self, name: &str) -> Result<QMat, Error> {
+        let t = self.info(name)?;
+        let dims = t.shape.dims();
+        let wt = wtype(t.ggml_dtype)
+            .ok_or_else(|| Error::Model(format!("{name}: type {:?}", t.ggml_dtype)))?;
+        let (rows, k) = (dims[0], dims[1]);
+        if k % wt.block_len() != 0 {
+            return Err(Error::Model(format!(
+                "{name}: {k} columns, blocks of {}",
+                wt.block_len()
+            )));
+        }
+        let m = QMat {
+            t: wt,
+            off: self.base + t.offset as usize,
+            rows,
+            k,
+            packed: None,
+        };
+        if m.off + rows * m.row_bytes() > self.map.len() {
+            return Err(Error::Model(format!(
+                "{name} runs past the end of the file"
+            )));
+        }
+        Ok(m)
+    }
+
+    /// A vector (norm weights, biases), widened to f32.
+    fn vector(&self, name: &str) -> Result<Vec<f32>, Error> {
+        let t = self.info(name)?;
+        let n = t.shape.elem_count();
+        let off = self.base + t.offset as usize;
+        let bytes = |w: usize| {
+            self.map
+                .get(off..off + n * w)
+                .ok_or_else(|| Error::Model(format!("{name} runs past the end of the file")))
+        };
+        match t.ggml_dtype {
+            GgmlDType::F32 => Ok(bytes(4)?
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()),
+            GgmlDType::F16 => Ok(bytes(2)?
+                .chunks_exact(2)
+                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+                .collect()),
+            other => Err(Error::Model(format!("{name}: vector of type {other:?}"))),
+        }
+    }
+
+    /// Block `i`'s tensors (qwen2 adds the Q/K/V biases).
+    fn layer(&self, i: usize, arch: Arch) -> Result<Layer, Error> {
+        let p = |s: &str| format!("blk.{i}.{s}");
+        Ok(Layer {
+            attn_norm: self.vector(&p("attn_norm.weight"))?,
+            wq: self.mat(&p("attn_q.weight"))?,
+            wk: self.mat(&p("attn_k.weight"))?,
+            wv: self.mat(&p("attn_v.weight"))?,
+            wo: self.mat(&p("attn_output.weight"))?,
+            bias: if arch == Arch::Qwen2 {
+                Some([
+                    self.vector(&p("attn_q.bias"))?,
+                    self.vector(&p("attn_k.bias"))?,
+                    self.vector(&p("attn_v.bias"))?,
+                ])
+            } else {
+                None
+            },
+            ffn_norm: self.vector(&p("ffn_norm.weight"))?,
+            gate: self.mat(&p("ffn_gate.weight"))?,
+            up: self.mat(&p("ffn_up.weight"))?,
+            down: self.mat(&p("ffn_down.weight"))?,
+        })
+    }
+
+    /// A float of the architecture's metadata, or the default when absent.
+    fn meta_f32(&self, arch: Arch, key: &str, default: f32) -> f32 {
+        self.ct
+            .metadata
+            .get(&format!("{}.{key}", arch.name()))
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(default)
+    }
+}
+
+/// cos and sin of every position and frequency of the rotary embedding.
+fn rope_table(context: usize, head_dim: usize, theta: f32) -> Vec<(f32, f32)> {
+    let half_dim = head_dim / 2;
+    let mut rope = Vec::with_capacity(context * half_dim);
+    for pos in 0..context {
+        for i in 0..half_dim {
+            let freq = 1.0 / theta.powf(2.0 * i as f32 / head_dim as f32);
+            let angle = pos as f32 * freq;
+            rope.push((angle.cos(), angle.sin()));
+        }
+    }
+    rope
+}
+
+impl Decoder {
     /// Maps `file` and builds the model for `context` positions.
     ///
     /// # Errors
@@ -108,120 +223,34 @@ impl OwnModel {
             path: "model".into(),
             reason: format!("cannot map it: {e}"),
         })?;
-        let base = ct.tensor_data_offset as usize;
-        let info = |name: &str| {
-            ct.tensor_infos
-                .get(name)
-                .ok_or_else(|| Error::Model(format!("missing tensor {name}")))
+        let ts = Tensors {
+            ct,
+            map: &map,
+            base: ct.tensor_data_offset as usize,
         };
-        let mat = |name: &str| -> Result<QMat, Error> {
-            let t = info(name)?;
-            let dims = t.shape.dims();
-            let wt = wtype(t.ggml_dtype)
-                .ok_or_else(|| Error::Model(format!("{name}: type {:?}", t.ggml_dtype)))?;
-            let (rows, k) = (dims[0], dims[1]);
-            if k % wt.block_len() != 0 {
-                return Err(Error::Model(format!(
-                    "{name}: {k} columns, blocks of {}",
-                    wt.block_len()
-                )));
-            }
-            let m = QMat {
-                t: wt,
-                off: base + t.offset as usize,
-                rows,
-                k,
-                packed: None,
-            };
-            if m.off + rows * m.row_bytes() > map.len() {
-                return Err(Error::Model(format!(
-                    "{name} runs past the end of the file"
-                )));
-            }
-            Ok(m)
-        };
-        let vector = |name: &str| -> Result<Vec<f32>, Error> {
-            let t = info(name)?;
-            let n = t.shape.elem_count();
-            let off = base + t.offset as usize;
-            let bytes = |w: usize| {
-                map.get(off..off + n * w)
-                    .ok_or_else(|| Error::Model(format!("{name} runs past the end of the file")))
-            };
-            match t.ggml_dtype {
-                GgmlDType::F32 => Ok(bytes(4)?
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()),
-                GgmlDType::F16 => Ok(bytes(2)?
-                    .chunks_exact(2)
-                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-                    .collect()),
-                other => Err(Error::Model(format!("{name}: vector of type {other:?}"))),
-            }
-        };
-        let a = hp.arch.name();
-        let meta_f32 = |key: &str, default: f32| {
-            ct.metadata
-                .get(&format!("{a}.{key}"))
-                .and_then(|v| v.to_f32().ok())
-                .unwrap_or(default)
-        };
-        let eps = meta_f32(
-            "attention.layer_norm_rms_epsilon",
-            if hp.arch == Arch::Qwen2 { 1e-6 } else { 1e-5 },
-        );
-        let theta = meta_f32("rope.freq_base", 10_000.0);
+        let default_eps = if hp.arch == Arch::Qwen2 { 1e-6 } else { 1e-5 };
+        let eps = ts.meta_f32(hp.arch, "attention.layer_norm_rms_epsilon", default_eps);
+        let theta = ts.meta_f32(hp.arch, "rope.freq_base", 10_000.0);
         let head_dim = hp.n_embd / hp.n_head;
-        let mut layers = Vec::with_capacity(hp.n_layer);
-        for i in 0..hp.n_layer {
-            let p = |s: &str| format!("blk.{i}.{s}");
-            layers.push(Layer {
-                attn_norm: vector(&p("attn_norm.weight"))?,
-                wq: mat(&p("attn_q.weight"))?,
-                wk: mat(&p("attn_k.weight"))?,
-                wv: mat(&p("attn_v.weight"))?,
-                wo: mat(&p("attn_output.weight"))?,
-                bias: if hp.arch == Arch::Qwen2 {
-                    Some([
-                        vector(&p("attn_q.bias"))?,
-                        vector(&p("attn_k.bias"))?,
-                        vector(&p("attn_v.bias"))?,
-                    ])
-                } else {
-                    None
-                },
-                ffn_norm: vector(&p("ffn_norm.weight"))?,
-                gate: mat(&p("ffn_gate.weight"))?,
-                up: mat(&p("ffn_up.weight"))?,
-                down: mat(&p("ffn_down.weight"))?,
-            });
-        }
-        let embd = mat("token_embd.weight")?;
+        let mut layers = (0..hp.n_layer)
+            .map(|i| ts.layer(i, hp.arch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let embd = ts.mat("token_embd.weight")?;
         // Tied embeddings: the output matrix is the embedding's tensor, left mapped (the row
         // kernels read it) so that it is held once for both uses.
         let tied = !ct.tensor_infos.contains_key("output.weight");
-        let output = if tied {
-            mat("token_embd.weight")?
+        let mut output = ts.mat(if tied {
+            "token_embd.weight"
         } else {
-            mat("output.weight")?
-        };
-        let half_dim = head_dim / 2;
-        let mut rope = Vec::with_capacity(context * half_dim);
-        for pos in 0..context {
-            for i in 0..half_dim {
-                let freq = 1.0 / theta.powf(2.0 * i as f32 / head_dim as f32);
-                let angle = pos as f32 * freq;
-                rope.push((angle.cos(), angle.sin()));
-            }
-        }
+            "output.weight"
+        })?;
+        let output_norm = ts.vector("output_norm.weight")?;
         let kv = hp.n_layer * context * hp.n_head_kv * head_dim;
-        let isa = Isa::select().map_err(Error::Engine)?;
+        let isa = Isa::select().map_err(Error::Inference)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads())
             .build()
-            .map_err(|e| Error::Engine(format!("thread pool: {e}")))?;
-        let mut output = output;
+            .map_err(|e| Error::Inference(format!("thread pool: {e}")))?;
         if isa == Isa::Avx512Vnni {
             let mats = layers
                 .iter_mut()
@@ -241,21 +270,21 @@ impl OwnModel {
                 pack(&map, &pool, m)?;
             }
         }
-        Ok(OwnModel {
+        Ok(Decoder {
             arch: hp.arch,
             n_embd: hp.n_embd,
             n_head: hp.n_head,
             n_head_kv: hp.n_head_kv,
             head_dim,
             eps,
-            output_norm: vector("output_norm.weight")?,
+            output_norm,
             embd,
             output,
             layers,
             k_cache: vec![f16::ZERO; kv],
             v_cache: vec![f16::ZERO; kv],
             context,
-            rope,
+            rope: rope_table(context, head_dim, theta),
             isa,
             pool,
             map,
@@ -271,7 +300,7 @@ impl OwnModel {
             Some(p) => matmul_packed(&self.pool, p, x),
             None => kernels::matmul_pool(&self.pool, self.isa, m.t, self.bytes(m), m.rows, m.k, x),
         }
-        .map_err(Error::Engine)
+        .map_err(Error::Inference)
     }
 
     /// Several matrices of one input: in one pass of the pool where all are interleaved.
@@ -283,7 +312,7 @@ impl OwnModel {
                     .iter()
                     .all(|p| p.wtype().k_quant() == ps[0].wtype().k_quant()) =>
             {
-                matmul_packed_many(&self.pool, &ps, x).map_err(Error::Engine)?
+                matmul_packed_many(&self.pool, &ps, x).map_err(Error::Inference)?
             }
             _ => ms
                 .iter()
@@ -291,7 +320,7 @@ impl OwnModel {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         outs.try_into()
-            .map_err(|_| Error::Engine("matrix count".into()))
+            .map_err(|_| Error::Inference("matrix count".into()))
     }
 
     fn rms_norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
@@ -323,13 +352,13 @@ impl OwnModel {
     /// Feeds `tokens` at positions `pos..` and returns the logits after the last one.
     ///
     /// # Errors
-    /// [`Error::Engine`] for positions past the context or a kernel failure.
+    /// [`Error::Inference`] for positions past the context or a kernel failure.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, Error> {
         let (e, hd) = (self.n_embd, self.head_dim);
         let kvd = self.n_head_kv * hd;
         let n = tokens.len();
         if pos + n > self.context {
-            return Err(Error::Engine("past the context".into()));
+            return Err(Error::Inference("past the context".into()));
         }
         let mut x = Vec::with_capacity(n * e);
         let erb = self.embd.row_bytes();
@@ -463,9 +492,9 @@ fn pack(map: &memmap2::Mmap, pool: &rayon::ThreadPool, m: &mut QMat) -> Result<(
             failed.get_or_insert(e);
         }
     })
-    .map_err(Error::Engine)?;
+    .map_err(Error::Inference)?;
     if let Some(e) = failed {
-        return Err(Error::Engine(format!("madvise: {e}")));
+        return Err(Error::Inference(format!("madvise: {e}")));
     }
     m.packed = Some(p);
     Ok(())

@@ -4,7 +4,7 @@
 //! Used by `bench/run.sh`, which runs llama.cpp's `llama-bench` beside it.
 
 use anyhow::{bail, Context, Result};
-use app::model::Model;
+use engine::forward::Model;
 use std::time::Instant;
 
 fn main() -> Result<()> {
@@ -29,7 +29,7 @@ fn main() -> Result<()> {
     let path = path.context("usage: iexec-llm-bench MODEL.gguf [--prompt N] [--gen N]")?;
     let t = Instant::now();
     let mut f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
-    let g = app::gguf::read(&mut f)?;
+    let g = engine::gguf::read(&mut f)?;
     let mut model = Model::load(g, &mut f, n_prompt + n_gen + 1)?;
     let load = t.elapsed().as_secs_f64();
     // Prompt tokens: a fixed pseudo-random sequence inside the vocabulary.
@@ -63,7 +63,7 @@ fn main() -> Result<()> {
             "load_seconds": load,
             "prefill_tokens": n_prompt, "prefill_tokens_per_second": n_prompt as f64 / prefill,
             "decode_tokens": n_gen, "decode_tokens_per_second": n_gen as f64 / decode,
-            "peak_rss_bytes": app::result::peak_rss_bytes(),
+            "peak_rss_bytes": engine::memory::peak_rss_bytes(),
         })
     );
     Ok(())

@@ -11,7 +11,7 @@
 //! produced: the rendered chat template); [`Tokenizer::encode_plain`] never does, so text from
 //! a user cannot forge a turn marker such as `<|im_end|>` or `</think>`.
 
-use crate::error::Error;
+use crate::Error;
 use candle_core::quantized::gguf_file::Value;
 use serde_json::json;
 use std::collections::HashMap;

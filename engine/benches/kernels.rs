@@ -3,16 +3,16 @@
 //! batch of 64 (prefill): milliseconds per call (the fastest of several) for the row kernels,
 //! the interleaved ones (AVX-512 VNNI only) and candle, and candle's time over our best.
 //!
-//!   cargo bench -p app --bench kernels [-- THREADS]
+//!   cargo bench -p engine --bench kernels [-- THREADS]
 //!
 //! candle's CPU matmul uses its own thread pool (rayon, all cores); ours uses THREADS
 //! (default: the number of cores). Weights are random blocks with sane scales.
 #![allow(clippy::unwrap_used)]
 
-use app::kernels::packed::{matmul_packed, Packed};
-use app::kernels::{matmul_pool, Isa, WType};
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul};
 use candle_core::{Device, Module, Tensor};
+use engine::kernels::packed::{matmul_packed, Packed};
+use engine::kernels::{matmul_pool, Isa, WType};
 use std::time::Instant;
 
 fn weights(t: WType, rows: usize, k: usize, seed: u64) -> Vec<u8> {

@@ -3,11 +3,11 @@
 //! `fixtures/llama_cpp_reference.json`.
 
 use crate::common::*;
-use app::generate::{generate, FinishReason};
-use app::model::{Engine, Model};
-use app::params::GenParams;
-use app::template::{self, Mode, Segment};
-use app::tokenizer::Tokenizer;
+use engine::forward::{Engine, Model};
+use engine::generate::{generate, FinishReason};
+use engine::sampler::Settings;
+use engine::template::{self, Mode, Segment};
+use engine::tokenizer::Tokenizer;
 use std::fs::File;
 
 /// Largest difference allowed between our next-token logits on the synthetic Qwen2 model and
@@ -21,6 +21,13 @@ const QWEN2_LOGIT_TOLERANCE: f32 = 0.1;
 /// Both engines answer to the same reference.
 const ENGINES: [Engine; 2] = [Engine::Candle, Engine::Own];
 
+/// Greedy decoding, the reference runs' setting.
+const GREEDY: Settings = Settings {
+    temperature: 0.0,
+    top_p: 0.95,
+    seed: 0,
+};
+
 fn load(path: &std::path::Path, context: usize) -> (Model, Tokenizer, Option<String>) {
     load_with(path, context, Engine::Candle)
 }
@@ -31,7 +38,7 @@ fn load_with(
     engine: Engine,
 ) -> (Model, Tokenizer, Option<String>) {
     let mut f = File::open(path).unwrap();
-    let g = app::gguf::read(&mut f).unwrap();
+    let g = engine::gguf::read(&mut f).unwrap();
     let tok = Tokenizer::from_gguf(&g.content.metadata).unwrap();
     let tmpl = g
         .content
@@ -47,7 +54,7 @@ fn load_with(
 }
 
 fn tokenizer(path: &std::path::Path) -> Tokenizer {
-    let g = app::gguf::read(&mut File::open(path).unwrap()).unwrap();
+    let g = engine::gguf::read(&mut File::open(path).unwrap()).unwrap();
     Tokenizer::from_gguf(&g.content.metadata).unwrap()
 }
 
@@ -91,7 +98,7 @@ fn special_tokens_round_trip_and_user_text_cannot_forge_them() {
     }
     // The same through the chat template: a prompt holding a turn marker yields exactly one
     // <|im_end|> per turn the template itself closes (system, user), none from the prompt.
-    let g = app::gguf::read(&mut File::open(smollm2()).unwrap()).unwrap();
+    let g = engine::gguf::read(&mut File::open(smollm2()).unwrap()).unwrap();
     let tmpl = g.content.metadata["tokenizer.chat_template"]
         .to_string()
         .unwrap()
@@ -168,15 +175,11 @@ fn greedy_generation_matches_llama_cpp_token_for_token() {
                 ids(&run["prompt_ids"]),
                 "prompt tokens of {prompt:?}"
             );
-            let params = GenParams {
-                max_tokens: want.len() as u32,
-                temperature: 0.0,
-                ..Default::default()
-            };
             let g = generate(
                 &mut model,
                 &p.tokens,
-                &params,
+                &GREEDY,
+                want.len(),
                 &tok.end_of_generation,
                 || false,
                 |_| {},
@@ -293,7 +296,7 @@ fn qwen2_logits_match_llama_cpp_and_exact_math_within_tolerance() {
 
 #[test]
 fn deepseek_r1_template_renders_as_the_model_does() {
-    let tmpl = std::fs::read_to_string(fixture("deepseek-r1-distill-qwen.jinja")).unwrap();
+    let tmpl = DEEPSEEK_R1_TEMPLATE.to_string();
     let bos = "<｜begin▁of▁sentence｜>";
     let eos = "<｜end▁of▁sentence｜>";
     let cases: &[(Option<&str>, &str, &str)] = &[
@@ -338,17 +341,13 @@ fn deepseek_r1_template_renders_as_the_model_does() {
 fn generation_stops_cleanly_when_out_of_time_keeping_the_tokens() {
     let (mut model, tok, _) = load(&smollm2(), 512);
     let p = template::build(Mode::Raw, None, &tok, None, "Once upon a time").unwrap();
-    let params = GenParams {
-        max_tokens: 100,
-        temperature: 0.0,
-        ..Default::default()
-    };
     let mut checks = 0;
     let mut seen = Vec::new();
     let g = generate(
         &mut model,
         &p.tokens,
-        &params,
+        &GREEDY,
+        100,
         &tok.end_of_generation,
         || {
             checks += 1;
@@ -366,17 +365,16 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
     let (mut model, tok, _) = load(&smollm2(), 512);
     let p = template::build(Mode::Raw, None, &tok, None, "My favourite food is").unwrap();
     let mut run = |seed| {
-        let params = GenParams {
-            max_tokens: 24,
+        let sampling = Settings {
             temperature: 1.0,
             top_p: 0.95,
             seed,
-            ..Default::default()
         };
         generate(
             &mut model,
             &p.tokens,
-            &params,
+            &sampling,
+            24,
             &tok.end_of_generation,
             || false,
             |_| {},

@@ -6,8 +6,8 @@
 //! parsing on (they hold the turn markers), and *user* segments, tokenized as plain text. So a
 //! prompt that contains `<|im_end|>` or `<｜Assistant｜>` cannot open or close a turn.
 
-use crate::error::Error;
 use crate::tokenizer::Tokenizer;
+use crate::Error;
 use minijinja::{context, Environment, ErrorKind};
 
 /// Placeholders: private-use code points bracket a tag. The tag never reaches the model.

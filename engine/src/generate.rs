@@ -1,15 +1,12 @@
 //! Token generation: prefill the prompt, then sample one token at a time until an
 //! end-of-generation token, the token limit, the context end or the wall-clock deadline.
 //!
-//! Sampling is candle's `LogitsProcessor`, seeded from the task's `seed`: greedy (argmax) when
-//! the temperature is 0, else temperature + top-p. Same prompt, parameters and seed give the
-//! same tokens.
+//! Sampling is [`crate::sampler`], seeded: the same prompt, settings and seed give the same
+//! tokens.
 
-use crate::error::Error;
-use crate::model::Model;
-use crate::params::GenParams;
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
+use crate::forward::Model;
+use crate::sampler::{Sampler, Settings};
+use crate::Error;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -49,24 +46,13 @@ pub struct Generation {
 pub fn generate(
     model: &mut Model,
     prompt: &[u32],
-    params: &GenParams,
+    sampling: &Settings,
+    max_tokens: usize,
     end_of_generation: &[u32],
     mut out_of_time: impl FnMut() -> bool,
     mut on_token: impl FnMut(u32),
 ) -> Generation {
-    let sampling = if params.temperature == 0.0 {
-        Sampling::ArgMax
-    } else if params.top_p >= 1.0 {
-        Sampling::All {
-            temperature: params.temperature,
-        }
-    } else {
-        Sampling::TopP {
-            p: params.top_p,
-            temperature: params.temperature,
-        }
-    };
-    let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling);
+    let mut sampler = Sampler::new(sampling);
     let mut g = Generation {
         tokens: Vec::new(),
         finish: FinishReason::Length,
@@ -85,13 +71,12 @@ pub fn generate(
     };
     g.prefill = start.elapsed();
     let start = Instant::now();
-    let limit = params.max_tokens as usize;
     loop {
         if out_of_time() {
             g.finish = FinishReason::Time;
             break;
         }
-        let next = match sample(&mut sampler, logits) {
+        let next = match sampler.sample(logits) {
             Ok(t) => t,
             Err(e) => {
                 g.finish = FinishReason::Error;
@@ -106,7 +91,7 @@ pub fn generate(
         g.tokens.push(next);
         on_token(next);
         let pos = prompt.len() + g.tokens.len();
-        if g.tokens.len() >= limit || pos >= model.context {
+        if g.tokens.len() >= max_tokens || pos >= model.context {
             g.finish = FinishReason::Length;
             break;
         }
@@ -121,15 +106,4 @@ pub fn generate(
     }
     g.decode = start.elapsed();
     g
-}
-
-fn sample(sampler: &mut LogitsProcessor, logits: Vec<f32>) -> Result<u32, Error> {
-    if logits.is_empty() || logits.iter().any(|x| x.is_nan()) {
-        return Err(Error::Engine(
-            "the model produced empty or NaN logits".into(),
-        ));
-    }
-    let n = logits.len();
-    let t = Tensor::from_vec(logits, n, &Device::Cpu)?;
-    Ok(sampler.sample(&t)?)
 }

@@ -1,17 +1,14 @@
-//! Model loading: hyperparameters from GGUF metadata, checked against the tensor directory,
-//! then the weights handed to candle's quantized Llama or Qwen2 implementation.
+//! Hyperparameters from GGUF metadata, checked against the tensor directory.
 //!
 //! Everything a file could get wrong (a missing key, a zero head count, a tensor of the wrong
-//! shape, an absurd size) is caught here with a message that names it, before candle sees the
-//! file: candle assumes a well-formed model and may divide by zero or index out of range.
+//! shape, an absurd size) is caught here with a message that names it, before any forward pass
+//! sees the file: candle's assumes a well-formed model and may divide by zero or index out of
+//! range, and ours indexes the mapped file by these sizes.
 
-use crate::error::Error;
-use crate::gguf::Gguf;
+use crate::forward::Engine;
+use crate::Error;
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
-
-pub mod own;
+use candle_transformers::models::quantized_llama;
 
 /// Candle's quantized Llama precomputes rotary tables for this many positions
 /// (`quantized_llama::MAX_SEQ_LEN`), so a Llama context can be no longer.
@@ -204,152 +201,4 @@ fn md<'a>(ct: &'a Content, key: &str) -> Result<&'a Value, Error> {
     ct.metadata
         .get(key)
         .ok_or_else(|| Error::Model(format!("missing metadata key {key}")))
-}
-
-enum Weights {
-    Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
-    Own(Box<own::OwnModel>),
-}
-
-/// Which forward pass runs a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// Ours ([`own`]): mapped weights, our kernels, f16 KV cache, deterministic.
-    Own,
-    /// candle-transformers' quantized Llama/Qwen2.
-    Candle,
-}
-
-impl Engine {
-    /// `IEXEC_LLM_ENGINE` (`own` or `candle`), else ours, unless the model has a matrix type
-    /// our kernels lack (then candle's, which reads more types).
-    ///
-    /// # Errors
-    /// [`Error::Param`] for another value, or `own` for a model it cannot run.
-    pub fn choose(ct: &Content) -> Result<Engine, Error> {
-        let unsupported = own::unsupported(ct);
-        match std::env::var("IEXEC_LLM_ENGINE").ok().as_deref() {
-            None | Some("") => Ok(if unsupported.is_none() {
-                Engine::Own
-            } else {
-                Engine::Candle
-            }),
-            Some("candle") => Ok(Engine::Candle),
-            Some("own") => match unsupported {
-                None => Ok(Engine::Own),
-                Some(why) => Err(Error::Param(format!(
-                    "IEXEC_LLM_ENGINE=own cannot run this model: {why}"
-                ))),
-            },
-            Some(other) => Err(Error::Param(format!(
-                "IEXEC_LLM_ENGINE={other:?}: use own or candle"
-            ))),
-        }
-    }
-}
-
-/// A loaded model with its KV cache.
-pub struct Model {
-    weights: Weights,
-    /// Hyperparameters.
-    pub hparams: Hparams,
-    /// Usable context length in tokens (prompt + generated).
-    pub context: usize,
-    device: Device,
-}
-
-impl Model {
-    /// Loads the weights of a parsed GGUF file. `max_context` caps the context length (the
-    /// model's own training length and the engine's limit cap it too).
-    ///
-    /// # Errors
-    /// [`Error::Model`] if the hyperparameters or tensors are inconsistent, [`Error::Engine`] if
-    /// candle fails to load a tensor.
-    pub fn load(gguf: Gguf, reader: &mut std::fs::File, max_context: usize) -> Result<Self, Error> {
-        let engine = Engine::choose(&gguf.content)?;
-        Self::load_with(gguf, reader, max_context, engine)
-    }
-
-    /// The same with the engine given.
-    ///
-    /// # Errors
-    /// As [`Model::load`]; [`Error::Model`] when our engine lacks a kernel for the model.
-    pub fn load_with(
-        gguf: Gguf,
-        reader: &mut std::fs::File,
-        max_context: usize,
-        engine: Engine,
-    ) -> Result<Self, Error> {
-        let mut ct = gguf.content;
-        let hparams = Hparams::from_gguf(&ct)?;
-        if engine == Engine::Own {
-            if let Some(why) = own::unsupported(&ct) {
-                return Err(Error::Model(format!("our engine cannot run it: {why}")));
-            }
-        }
-        let context = hparams.context_for(engine, max_context);
-        let device = Device::Cpu;
-        if engine == Engine::Own {
-            return Ok(Self {
-                weights: Weights::Own(Box::new(own::OwnModel::load(
-                    &ct, &hparams, reader, context,
-                )?)),
-                hparams,
-                context,
-                device,
-            });
-        }
-        let weights = match hparams.arch {
-            Arch::Llama => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
-                ct, reader, &device,
-            )?),
-            Arch::Qwen2 => {
-                // Candle sizes its rotary tables by the context length in the metadata; give it
-                // the context we will use rather than the 128k the model was trained for.
-                ct.metadata
-                    .insert("qwen2.context_length".into(), Value::U32(context as u32));
-                Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
-                    ct, reader, &device,
-                )?)
-            }
-        };
-        Ok(Self {
-            weights,
-            hparams,
-            context,
-            device,
-        })
-    }
-
-    /// Feeds `tokens` at positions `pos..pos + tokens.len()` and returns the logits for the
-    /// token that follows the last of them.
-    ///
-    /// # Errors
-    /// [`Error::Engine`] if the forward pass fails, [`Error::Model`] if the positions would run
-    /// past the context.
-    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, Error> {
-        if tokens.is_empty() || pos.saturating_add(tokens.len()) > self.context {
-            return Err(Error::Engine(format!(
-                "{} tokens at position {pos} do not fit the context of {}",
-                tokens.len(),
-                self.context
-            )));
-        }
-        if let Some(t) = tokens.iter().find(|t| **t as usize >= self.hparams.n_vocab) {
-            return Err(Error::Engine(format!(
-                "token id {t} is outside the vocabulary"
-            )));
-        }
-        let x = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let logits = match &mut self.weights {
-            Weights::Llama(m) => m.forward(&x, pos)?,
-            Weights::Qwen2(m) => m.forward(&x, pos)?,
-            Weights::Own(m) => return m.forward(tokens, pos),
-        };
-        Ok(logits
-            .squeeze(0)?
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec1()?)
-    }
 }

@@ -7,7 +7,7 @@
 //! or an out-of-memory. The result is candle's own [`gguf_file::Content`], so the model code can
 //! load tensors from it.
 
-use crate::error::Error;
+use crate::Error;
 use candle_core::quantized::gguf_file::{self, Value, VersionedMagic};
 use candle_core::quantized::GgmlDType;
 use std::collections::HashMap;

@@ -1,0 +1,6 @@
+//! Integration tests of the engine against llama.cpp's recorded outputs. One test binary
+//! (`autotests = false`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod reference;
