@@ -267,8 +267,8 @@ fn skopeo_and_umoci_accept_the_layout_and_verifier_measure_names_an_altered_laye
     assert_eq!(sha256(&rootfs.join("models").join(SMOLLM2)), SMOLLM2_SHA256);
 
     // verifier measure: passes as built...
-    let (measured, mut report) = verifier::measure::measure(&oci, Some("test")).unwrap();
-    verifier::measure::compare(&measured, &m, &mut report);
+    let (measured, mut report) = verifier::image::measure::measure(&oci, Some("test")).unwrap();
+    verifier::image::measure::compare(&measured, &m, &mut report);
     assert!(report.passed(), "{}", report.human());
     assert!(report.checks.len() >= 15);
 
@@ -278,8 +278,8 @@ fn skopeo_and_umoci_accept_the_layout_and_verifier_measure_names_an_altered_laye
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[100] ^= 0x40;
     std::fs::write(&blob, &bytes).unwrap();
-    let (measured, mut report) = verifier::measure::measure(&oci, Some("test")).unwrap();
-    verifier::measure::compare(&measured, &m, &mut report);
+    let (measured, mut report) = verifier::image::measure::measure(&oci, Some("test")).unwrap();
+    verifier::image::measure::compare(&measured, &m, &mut report);
     assert!(!report.passed());
     let failed: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
     assert!(
@@ -308,8 +308,8 @@ fn skopeo_and_umoci_accept_the_layout_and_verifier_measure_names_an_altered_laye
         &bytes
     })
     .unwrap();
-    let (measured, mut report) = verifier::measure::measure(&oci, Some("test")).unwrap();
-    verifier::measure::compare(&measured, &other, &mut report);
+    let (measured, mut report) = verifier::image::measure::measure(&oci, Some("test")).unwrap();
+    verifier::image::measure::compare(&measured, &other, &mut report);
     let failed: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
     assert_eq!(
         failed,
@@ -448,7 +448,7 @@ fn keys() -> (k256::ecdsa::SigningKey, k256::ecdsa::SigningKey) {
 
 const WORKER: &str = "0x000000000000000000000000000000000000c0de";
 
-fn seal(out: &Path, m: &Measurement) -> verifier::receipt::Receipt {
+fn seal(out: &Path, m: &Measurement) -> verifier::iexec::receipt::Receipt {
     let (ek, wk) = keys();
     e2e_tests::seal(
         out,
@@ -515,7 +515,7 @@ fn the_image_runs_under_runc_like_a_worker_and_writes_the_same_result_as_the_bin
     let receipt = seal(&host_out, &m);
     let zip = dir.join("iexec_out.zip");
     std::fs::write(&zip, e2e_tests::zip_output(&host_out).unwrap()).unwrap();
-    let archive = verifier::archive::ResultArchive::open(&zip, None).unwrap();
+    let archive = verifier::iexec::archive::ResultArchive::open(&zip, None).unwrap();
     let o = check(&archive, &receipt, &m, None, &Default::default(), false);
     assert!(o.report.passed(), "{}", o.report.human());
     assert!(
@@ -538,14 +538,17 @@ fn failed(o: &verifier::check_result::Outcome) -> Vec<String> {
 const S1_TIME: i64 = 1_752_919_234;
 
 fn check(
-    archive: &verifier::archive::ResultArchive,
-    receipt: &verifier::receipt::Receipt,
+    archive: &verifier::iexec::archive::ResultArchive,
+    receipt: &verifier::iexec::receipt::Receipt,
     m: &Measurement,
-    quote_world: Option<(&verifier::collateral::Collateral, &verifier::verify::Trust)>,
-    policy: &verifier::policy::Policy,
+    quote_world: Option<(
+        &verifier::tdx::collateral::Collateral,
+        &verifier::tdx::verify::Trust,
+    )>,
+    policy: &verifier::tdx::policy::Policy,
     require_quote: bool,
 ) -> verifier::check_result::Outcome {
-    let default_trust = verifier::verify::Trust::default();
+    let default_trust = verifier::tdx::verify::Trust::default();
     verifier::check_result::check(&verifier::check_result::Inputs {
         archive,
         receipt,
@@ -558,28 +561,13 @@ fn check(
     })
 }
 
-/// `../shared/testdata` (or TESTDATA_DIR), each file checked against the verifier's manifest.
+/// A vector from `verifier/testdata`, checked against its manifest (the verifier's loader).
 fn vector(rel: &str) -> Vec<u8> {
-    let dir = std::env::var_os("TESTDATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/testdata"));
-    let bytes = std::fs::read(dir.join(rel)).unwrap();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(root().join("verifier/testdata/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    let entry = manifest["vectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["file"] == rel)
-        .unwrap();
-    assert_eq!(
-        Some(sha256_bytes(&bytes).as_str()),
-        entry["sha256"].as_str()
-    );
-    bytes
+    vectors::load(rel)
 }
+
+#[path = "../verifier/tests/common/mod.rs"]
+mod vectors;
 
 fn sha256_bytes(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -601,7 +589,7 @@ mod pki;
 fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use verifier::archive::ResultArchive;
+    use verifier::iexec::archive::ResultArchive;
 
     // A synthetic DCAP PKI, S1's real quote body and collateral re-signed by it, and a real
     // CCEL event log (trustee's) whose replay the quote's RTMRs carry.
@@ -613,7 +601,7 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
         pki::crl(&w.root, &[]),
         pki::crl(&w.pck_ca, &[]),
     );
-    let trust = verifier::verify::Trust {
+    let trust = verifier::tdx::verify::Trust {
         root_sha256: sha256_bytes(&w.root.der),
     };
     let ccel = vector("tdx/trustee/eventlog/CCEL_data");
@@ -698,11 +686,11 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     let receipt = seal(&host_out, &m);
     let zip_path = dir.join("iexec_out.zip");
     std::fs::write(&zip_path, e2e_tests::zip_output(&host_out).unwrap()).unwrap();
-    let q = verifier::quote::parse(&s1).unwrap();
-    let verifier::quote::Body::Td(td) = &q.body else {
+    let q = verifier::tdx::quote::parse(&s1).unwrap();
+    let verifier::tdx::quote::Body::Td(td) = &q.body else {
         panic!()
     };
-    let policy = verifier::policy::Policy {
+    let policy = verifier::tdx::policy::Policy {
         mr_td: Some(hex::encode(td.mr_td)),
         rtmr: [0, 1, 2, 3].map(|i| Some(hex::encode(&rtmrs[i * 48..i * 48 + 48]))),
         ..Default::default()
@@ -746,7 +734,8 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     assert!(err.contains("not the beneficiary's key"), "{err}");
 
     // Each tamper fails with its own reason.
-    let verdict = |edit: &dyn Fn(&mut Files), rc: &dyn Fn(&mut verifier::receipt::Receipt)| {
+    let verdict = |edit: &dyn Fn(&mut Files),
+                   rc: &dyn Fn(&mut verifier::iexec::receipt::Receipt)| {
         let mut files = archive.files.clone();
         edit(&mut files);
         let a = ResultArchive::from_files(files, archive.dirs.clone(), None).unwrap();
@@ -832,7 +821,7 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     assert_eq!(got, ["app checksum on chain = image manifest digest"]);
     // The event log edited: one byte of an extended digest (the first event after the
     // header's spec-id event).
-    let events = verifier::eventlog::parse_ccel(&ccel).unwrap();
+    let events = verifier::tdx::eventlog::parse_ccel(&ccel).unwrap();
     let target = events
         .iter()
         .find(|e| e.rtmr.is_some() && e.event_type != 3)

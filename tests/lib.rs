@@ -16,8 +16,9 @@ use k256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
-use verifier::iexec::{address, eip191, hash_concat, to_hex};
-use verifier::receipt::{AppOnChain, Authorization, Receipt, SCHEMA};
+use verifier::iexec::chain::{address, eip191};
+use verifier::iexec::receipt::{AppOnChain, Authorization, Receipt, SCHEMA};
+use verifier::iexec::{hash_concat, to_hex};
 
 /// Errors of the doubles: plain messages.
 pub type Result<T> = std::result::Result<T, String>;

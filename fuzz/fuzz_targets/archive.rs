@@ -2,7 +2,7 @@
 //! deterministic-output resolution and resultDigest, and the decryption path's input checks.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use verifier::archive::{self, ResultArchive};
+use verifier::iexec::archive::{self, ResultArchive};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((files, dirs)) = archive::read_zip(data) {

@@ -2,7 +2,7 @@
 //! into a TCB info and a QE identity body; CRLs and chain from the same bytes).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use verifier::collateral::Collateral;
+use verifier::tdx::collateral::Collateral;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = Collateral::from_bundle(data) {
@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = c.qe_identity();
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = verifier::collateral::parse_time(s);
+        let _ = verifier::tdx::collateral::parse_time(s);
     }
 });

@@ -1,7 +1,7 @@
 //! TD event logs: the CCEL (TCG crypto-agile) parser, the dstack JSON parser, and replay.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use verifier::eventlog;
+use verifier::tdx::eventlog;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(events) = eventlog::parse_ccel(data) {

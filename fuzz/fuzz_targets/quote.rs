@@ -4,9 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(q) = verifier::quote::parse(data) {
-        let _ = verifier::decode::fields(&q);
-        let _ = verifier::dcap::verify_signatures(&q);
+    if let Ok(q) = verifier::tdx::quote::parse(data) {
+        let _ = verifier::tdx::decode::fields(&q);
+        let _ = verifier::tdx::dcap::verify_signatures(&q);
     }
-    let _ = verifier::quote::decode_file_bytes(data);
+    let _ = verifier::tdx::quote::decode_file_bytes(data);
 });

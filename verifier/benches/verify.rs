@@ -25,9 +25,9 @@ fn main() {
     let now = 1_752_919_234;
     let n = 200;
     let ours = time(n, || {
-        let q = verifier::quote::parse(&quote).unwrap();
-        let c = verifier::collateral::Collateral::from_bundle(&bundle).unwrap();
-        let v = verifier::verify::verify(&q, &c, now, &Default::default());
+        let q = verifier::tdx::quote::parse(&quote).unwrap();
+        let c = verifier::tdx::collateral::Collateral::from_bundle(&bundle).unwrap();
+        let v = verifier::tdx::verify::verify(&q, &c, now, &Default::default());
         assert!(v.report.passed());
         v.tcb
     });

@@ -1,29 +1,23 @@
 //! Independent verifier for the iExec LLM app. It trusts no output of the build or the
-//! worker: it recomputes.
+//! worker: it recomputes, and says check by check what is proven and what rests on trust.
 //!
-//! - [`measure`] recomputes an OCI image layout's digests (blobs, diff_ids, every file's
-//!   sha256) and compares them with the build's `measurement.json`.
-//! - [`quote`] parses TDX (v4, v5) and SGX (v3) quotes into typed views; [`decode`] lists
-//!   their fields; [`dcap`] runs the checks that need no collateral (PCK chain to the pinned
-//!   Intel root, QE report signature and binding, quote signature). Collateral, TCB
-//!   evaluation and policy come next.
+//! - [`tdx`]: TDX quotes: parsing, DCAP verification with Intel collateral, TCB evaluation
+//!   (Intel QVL's rules), policy, event-log replay.
+//! - [`iexec`]: iExec results: the downloaded archive, resultDigest, the on-chain formulas
+//!   (resultHash, resultSeal, enclave and workerpool signatures), the receipt.
+//! - [`image`]: an OCI image layout's digests recomputed and compared with its measurement.
+//! - [`check_result`]: a downloaded result to a verdict, in five numbered steps.
+//! - [`report`]: checks, the checklist, and escaping of everything the input may hold.
+//! - [`cli`]: the subcommands, each run into a [`cli::Verdict`].
+//! - [`error`]: the one [`Error`] type (unusable input; a failed check is not an error).
 #![deny(missing_docs)]
 
-pub mod archive;
 pub mod check_result;
-pub mod collateral;
-pub mod dcap;
-pub mod decode;
+pub mod cli;
 pub mod error;
-pub mod eventlog;
 pub mod iexec;
-pub mod measure;
-pub mod pck;
-pub mod policy;
-pub mod quote;
-pub mod receipt;
+pub mod image;
 pub mod report;
-pub mod tcb;
-pub mod verify;
+pub mod tdx;
 
 pub use error::Error;

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use verifier::iexec::{address, eip191, hash_concat, to_hex};
+use verifier::iexec::chain::{address, eip191};
+use verifier::iexec::{hash_concat, to_hex};
 
 const TASK: &str = "0x1a58dd6018b30b022eb35be53ad9374eb630925458d14643a1dfd9c686b964d8";
 const DEAL: &str = "0x26d758de1be51697c33fa606cd0c5243082a6e675a4463b106d71fde2893280f";

@@ -23,7 +23,7 @@ fn dcap_qvl_collateral(v: &Value, quote: &[u8]) -> dcap_qvl::QuoteCollateralV3 {
     let text =
         |k: &str| String::from_utf8(load(&format!("tdx/{}", c[k].as_str().unwrap()))).unwrap();
     // The PCK CRL issuer chain: the quote's PCK chain without its leaf.
-    let q = verifier::quote::parse(quote).unwrap();
+    let q = verifier::tdx::quote::parse(quote).unwrap();
     let pem = String::from_utf8_lossy(q.qe.cert_data)
         .trim_end_matches('\0')
         .to_string();
@@ -85,9 +85,9 @@ fn dcap_qvl_agrees_with_us_except_on_the_documented_divergences() {
             "{id}: dcap-qvl 0.4.1 is not what vectors.json records"
         );
 
-        let q = verifier::quote::parse(&bytes).unwrap();
-        let r = verifier::verify::verify(&q, &collateral(&v), now, &Default::default());
-        let policy = verifier::policy::Policy {
+        let q = verifier::tdx::quote::parse(&bytes).unwrap();
+        let r = verifier::tdx::verify::verify(&q, &collateral(&v), now, &Default::default());
+        let policy = verifier::tdx::policy::Policy {
             accepted_tcb_statuses: Some(vec![
                 "UpToDate".into(),
                 "SWHardeningNeeded".into(),
@@ -99,7 +99,7 @@ fn dcap_qvl_agrees_with_us_except_on_the_documented_divergences() {
             allow_sept_ve_enabled: true,
             ..Default::default()
         };
-        let policy_ok = verifier::policy::check(&policy, &q, r.tcb.as_ref())
+        let policy_ok = verifier::tdx::policy::check(&policy, &q, r.tcb.as_ref())
             .iter()
             .all(|c| c.pass);
         let ours = match (&r.tcb, r.report.passed() && policy_ok) {

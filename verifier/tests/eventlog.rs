@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use verifier::eventlog::{parse_ccel, parse_dstack, replay, Event};
-use verifier::quote::{self, Body};
+use verifier::tdx::eventlog::{parse_ccel, parse_dstack, replay, Event};
+use verifier::tdx::quote::{self, Body};
 
 fn eventlog_vectors() -> Vec<Value> {
     let v: Value = serde_json::from_slice(&load("tdx/vectors.json")).unwrap();

@@ -11,7 +11,9 @@ use common::*;
 use k256::ecdsa::SigningKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use verifier::archive;
+use verifier::iexec::archive;
+use verifier::iexec::chain::*;
+use verifier::iexec::result::*;
 use verifier::iexec::*;
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {

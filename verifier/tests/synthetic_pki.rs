@@ -13,9 +13,9 @@ mod pki;
 use common::*;
 use pki::*;
 use sha2::{Digest, Sha256};
-use verifier::collateral::Collateral;
-use verifier::quote;
-use verifier::verify::{verify, Trust};
+use verifier::tdx::collateral::Collateral;
+use verifier::tdx::quote;
+use verifier::tdx::verify::{verify, Trust};
 
 const S1_TIME: i64 = 1_752_919_234;
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use verifier::quote::{self, Body};
+use verifier::tdx::quote::{self, Body};
 
 #[test]
 fn every_file_in_the_manifest_is_the_recorded_copy() {
@@ -64,7 +64,7 @@ fn real_quotes_verify_their_signatures_and_chain_to_the_pinned_root() {
         let id = v["id"].as_str().unwrap();
         let bytes = quote_bytes(&v);
         let q = quote::parse(&bytes).unwrap();
-        let checks = verifier::dcap::verify_signatures(&q);
+        let checks = verifier::tdx::dcap::verify_signatures(&q);
         assert_eq!(checks.len(), 5, "{id}: {checks:?}");
         let synthetic = v["quote"]
             .as_str()
@@ -108,7 +108,7 @@ fn flipping_a_byte_fails_the_check_that_covers_it() {
         let mut b = bytes.clone();
         b[*at] ^= 0x01;
         let q = quote::parse(&b).unwrap();
-        let failed: Vec<String> = verifier::dcap::verify_signatures(&q)
+        let failed: Vec<String> = verifier::tdx::dcap::verify_signatures(&q)
             .into_iter()
             .filter(|c| !c.pass)
             .map(|c| format!("{}: {}", c.name, c.found))
@@ -154,7 +154,7 @@ fn every_vector_gives_intel_qvl_status_at_its_time() {
         }; // S15: synthetic PKI, no time
         let bytes = quote_bytes(&v);
         let q = quote::parse(&bytes).unwrap();
-        let r = verifier::verify::verify(&q, &collateral(&v), now, &Default::default());
+        let r = verifier::tdx::verify::verify(&q, &collateral(&v), now, &Default::default());
         let exp = &v["expected_intel_qvl_logic"];
         let failed: Vec<&verifier::report::Check> = r.report.failures().collect();
         if let Some(status) = exp["status"].as_str() {
@@ -184,12 +184,12 @@ fn every_vector_gives_intel_qvl_status_at_its_time() {
     assert_eq!(n, 15);
 }
 
-fn verify_at(id: &str, shift: i64) -> (Value, verifier::verify::Verification) {
+fn verify_at(id: &str, shift: i64) -> (Value, verifier::tdx::verify::Verification) {
     let v = vectors().into_iter().find(|v| v["id"] == id).unwrap();
     let bytes = quote_bytes(&v);
     let q = quote::parse(&bytes).unwrap();
     let now = v["time_unix"].as_i64().unwrap() + shift;
-    let r = verifier::verify::verify(&q, &collateral(&v), now, &Default::default());
+    let r = verifier::tdx::verify::verify(&q, &collateral(&v), now, &Default::default());
     (v, r)
 }
 
@@ -202,7 +202,7 @@ fn one_second_past_the_collateral_window_fails_with_an_expiry_reason() {
         else {
             continue;
         };
-        let end = verifier::collateral::parse_time(end).unwrap();
+        let end = verifier::tdx::collateral::parse_time(end).unwrap();
         let id = v["id"].as_str().unwrap();
         let (_, r) = verify_at(id, end + 1 - now);
         let expired: Vec<_> = r
@@ -257,14 +257,14 @@ fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
     let bytes = quote_bytes(s1);
     let q = quote::parse(&bytes).unwrap();
     let now = s4["time_unix"].as_i64().unwrap();
-    let r = verifier::verify::verify(&q, &collateral(s4), now, &Default::default());
+    let r = verifier::tdx::verify::verify(&q, &collateral(s4), now, &Default::default());
     let failed: Vec<&str> = r.report.failures().map(|c| c.name.as_str()).collect();
     assert!(failed.contains(&"TCB info FMSPC = PCK FMSPC"), "{failed:?}");
 
     // One character of the signed tcbInfo changed: its signature fails.
     let mut c = collateral(s1);
     c.tcb_info_json = c.tcb_info_json.replacen("UpToDate", "UpToDatf", 1);
-    let r = verifier::verify::verify(
+    let r = verifier::tdx::verify::verify(
         &q,
         &c,
         s1["time_unix"].as_i64().unwrap(),
@@ -276,7 +276,7 @@ fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
     // A QE identity signature from the other file: fails.
     let mut c = collateral(s1);
     c.qe_identity_signature = collateral(s4).qe_identity_signature;
-    let r = verifier::verify::verify(
+    let r = verifier::tdx::verify::verify(
         &q,
         &c,
         s1["time_unix"].as_i64().unwrap(),
@@ -290,7 +290,7 @@ fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
     // Swapped CRLs: each is signed by the wrong issuer.
     let mut c = collateral(s1);
     std::mem::swap(&mut c.root_ca_crl, &mut c.pck_crl);
-    let r = verifier::verify::verify(
+    let r = verifier::tdx::verify::verify(
         &q,
         &c,
         s1["time_unix"].as_i64().unwrap(),
@@ -303,10 +303,10 @@ fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
     );
 
     // Another trust root than the one the chain ends in.
-    let other = verifier::verify::Trust {
+    let other = verifier::tdx::verify::Trust {
         root_sha256: "00".repeat(32),
     };
-    let r = verifier::verify::verify(
+    let r = verifier::tdx::verify::verify(
         &q,
         &collateral(s1),
         s1["time_unix"].as_i64().unwrap(),
@@ -320,7 +320,7 @@ fn collateral_for_another_platform_or_tampered_collateral_is_rejected() {
 
 #[test]
 fn policy_rejects_debug_tds_and_service_tds_by_default_and_loosens_by_name() {
-    use verifier::policy::{check, Policy};
+    use verifier::tdx::policy::{check, Policy};
     let run = |id: &str, p: &Policy| {
         let v = vectors().into_iter().find(|v| v["id"] == id).unwrap();
         let bytes = quote_bytes(&v);
@@ -439,13 +439,13 @@ fn check_quote_cli_exit_status_and_json() {
 #[test]
 fn crl_revocations_are_found() {
     use x509_parser::prelude::FromDer;
-    let c = verifier::collateral::Collateral::from_bundle(&load(
+    let c = verifier::tdx::collateral::Collateral::from_bundle(&load(
         "tdx/dcap-qvl/tdx_quote_outdated_collateral.json",
     ))
     .unwrap();
     let (_, crl) =
         x509_parser::revocation_list::CertificateRevocationList::from_der(&c.pck_crl).unwrap();
-    let serials: Vec<Vec<u8>> = verifier::verify::revoked(&crl)
+    let serials: Vec<Vec<u8>> = verifier::tdx::verify::revoked(&crl)
         .iter()
         .map(|s| s.to_vec())
         .collect();
@@ -455,17 +455,18 @@ fn crl_revocations_are_found() {
         "SOURCES.md: 57 revoked in the 2026-02-18 PCK CRL"
     );
     for s in &serials {
-        assert!(verifier::verify::crl_revokes(&c.pck_crl, s).unwrap());
+        assert!(verifier::tdx::verify::crl_revokes(&c.pck_crl, s).unwrap());
     }
     // The quote's own PCK leaf is not among them; one changed byte of a revoked serial is not.
     let bytes = load("tdx/dcap-qvl/tdx_quote_outdated");
     let q = quote::parse(&bytes).unwrap();
-    let ders = verifier::dcap::pck_chain_der(q.qe.cert_data).unwrap();
+    let ders = verifier::tdx::dcap::pck_chain_der(q.qe.cert_data).unwrap();
     let (_, leaf) = x509_parser::prelude::X509Certificate::from_der(&ders[0]).unwrap();
-    assert!(!verifier::verify::crl_revokes(&c.pck_crl, leaf.raw_serial()).unwrap());
+    assert!(!verifier::tdx::verify::crl_revokes(&c.pck_crl, leaf.raw_serial()).unwrap());
     let mut other = serials[0].clone();
     *other.last_mut().unwrap() ^= 1;
     assert!(
-        !serials.contains(&other) && !verifier::verify::crl_revokes(&c.pck_crl, &other).unwrap()
+        !serials.contains(&other)
+            && !verifier::tdx::verify::crl_revokes(&c.pck_crl, &other).unwrap()
     );
 }

@@ -392,7 +392,7 @@ impl ResultArchive {
     pub fn result_digest(&self, c: &Computed) -> Result<Digest32, Error> {
         if let Some(cb) = c.callback_data.as_deref().filter(|s| !s.is_empty()) {
             return Ok(Digest32 {
-                digest: crate::iexec::result_digest_callback(cb)?,
+                digest: crate::iexec::result::result_digest_callback(cb)?,
                 mode: "callback",
                 covers: vec!["computed.json".into()],
             });

@@ -1,5 +1,5 @@
-//! iExec's result-integrity chain for TEE tasks (`../shared/testdata/iexec/README.md` gives
-//! the byte layouts and their sources in iExec's post-compute, PoCo and commons code):
+//! iExec's result-integrity chain for TEE tasks, as the PoCo contracts compute and check it
+//! (byte layouts and sources: `verifier/testdata/iexec/README.md`):
 //!
 //! - `H(a, b, …)`: keccak256 over the concatenation of hex-decoded inputs (no padding; an odd
 //!   number of digits makes the first digit a whole byte);
@@ -12,108 +12,9 @@
 //!   task's enclave-challenge key; the WorkerpoolAuthorization: over `H(worker, taskid,
 //!   enclave challenge)` by the workerpool owner.
 
+use super::{hash_concat, hex_bytes, keccak, to_hex};
 use crate::error::Error;
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
-use sha2::{Digest, Sha256};
-use sha3::Keccak256;
-use std::path::Path;
-
-/// keccak256 (Ethereum's, not NIST SHA3-256).
-pub fn keccak(bytes: &[u8]) -> [u8; 32] {
-    Keccak256::digest(bytes).into()
-}
-
-/// Hex as iExec decodes it: optional `0x`, case-insensitive, an odd count of digits makes the
-/// first digit a whole byte, empty is no bytes.
-///
-/// # Errors
-/// [`Error::Malformed`] for a non-hex digit.
-pub fn hex_bytes(s: &str) -> Result<Vec<u8>, Error> {
-    let h = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    let padded = if h.len() % 2 == 1 {
-        format!("0{h}")
-    } else {
-        h.to_string()
-    };
-    hex::decode(padded).map_err(|e| Error::malformed("hex", format!("{s:?}: {e}")))
-}
-
-/// `H(a, b, …)`.
-///
-/// # Errors
-/// [`Error::Malformed`] for a non-hex input.
-pub fn hash_concat(hex_values: &[&str]) -> Result<[u8; 32], Error> {
-    let mut all = Vec::new();
-    for v in hex_values {
-        all.extend(hex_bytes(v)?);
-    }
-    Ok(keccak(&all))
-}
-
-/// `0x` + lowercase hex.
-pub fn to_hex(b: &[u8]) -> String {
-    format!("0x{}", hex::encode(b))
-}
-
-/// resultDigest of a single deterministic file: its sha256.
-///
-/// # Errors
-/// [`Error::Io`] if unreadable; [`Error::Malformed`] if empty (a failure in iExec's Rust
-/// post-compute).
-pub fn result_digest_file(path: &Path) -> Result<[u8; 32], Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if bytes.is_empty() {
-        return Err(Error::malformed(
-            "deterministic output",
-            "the file is empty",
-        ));
-    }
-    Ok(Sha256::digest(&bytes).into())
-}
-
-/// resultDigest of a deterministic directory: keccak256 of the sha256 of each direct child,
-/// sorted by name; sub-directories and empty files contribute no bytes.
-///
-/// # Errors
-/// [`Error::Io`] if unreadable; [`Error::Malformed`] if the directory is empty.
-pub fn result_digest_dir(dir: &Path) -> Result<[u8; 32], Error> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    if names.is_empty() {
-        return Err(Error::malformed(
-            "deterministic output",
-            "the directory is empty",
-        ));
-    }
-    names.sort();
-    let mut cat = Vec::new();
-    for p in names {
-        if p.is_file() {
-            let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-            if !b.is_empty() {
-                cat.extend(Sha256::digest(&b));
-            }
-        }
-    }
-    Ok(keccak(&cat))
-}
-
-/// resultDigest in callback mode: keccak256 of the hex-decoded callback data.
-///
-/// # Errors
-/// [`Error::Malformed`] for empty or non-hex data.
-pub fn result_digest_callback(callback_data: &str) -> Result<[u8; 32], Error> {
-    let b = hex_bytes(callback_data)?;
-    if b.is_empty() {
-        return Err(Error::malformed("callback-data", "empty"));
-    }
-    Ok(keccak(&b))
-}
 
 /// `keccak256(dealid ‖ uint256(index))`.
 ///

@@ -10,8 +10,8 @@
 //!
 //! Certificate validity at a time, CRLs and TCB evaluation use collateral and come after.
 
-use crate::quote::Quote;
 use crate::report::Check;
+use crate::tdx::quote::Quote;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};

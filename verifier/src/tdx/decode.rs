@@ -1,6 +1,6 @@
 //! Every field of a parsed quote as (name, value) pairs, in quote order, for `verifier decode`.
 
-use crate::quote::{Body, Quote, SgxReport};
+use crate::tdx::quote::{Body, Quote, SgxReport};
 
 /// The fields of a quote, hex-encoded where they are bytes.
 pub fn fields(q: &Quote<'_>) -> Vec<(String, String)> {

@@ -7,9 +7,9 @@
 //! MRSERVICETD all zero (no service TD bound). Each loosening has a name that says so.
 //! Expected values, when given, must match exactly.
 
-use crate::quote::{Body, Quote};
 use crate::report::Check;
-use crate::tcb::TcbResult;
+use crate::tdx::quote::{Body, Quote};
+use crate::tdx::tcb::TcbResult;
 use serde::Deserialize;
 
 /// A policy, as read from a JSON file (`--policy`); every field is optional.

@@ -17,9 +17,9 @@
 //!
 //! Advisory IDs are the union of those of every level that contributed.
 
-use crate::collateral::{IsvLevel, QeIdentity, TcbInfo};
-use crate::pck::PckExtensions;
-use crate::quote::{SgxReport, TdReport};
+use crate::tdx::collateral::{IsvLevel, QeIdentity, TcbInfo};
+use crate::tdx::pck::PckExtensions;
+use crate::tdx::quote::{SgxReport, TdReport};
 
 /// Why no status could be given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +188,7 @@ pub fn evaluate(
     let qe_status = Status::parse(&ql.tcb_status)?;
 
     // Step 1: platform level. SGX: components and PCE SVN; TDX: also TEE_TCB_SVN.
-    let sgx_match = |l: &&crate::collateral::TcbLevel| {
+    let sgx_match = |l: &&crate::tdx::collateral::TcbLevel| {
         l.tcb.sgxtcbcomponents.len() == 16
             && l.tcb
                 .sgxtcbcomponents
@@ -319,7 +319,7 @@ pub fn evaluate(
 fn module_identity(
     tcb: &TcbInfo,
     version: u8,
-) -> Result<&crate::collateral::TdxModuleIdentity, TcbError> {
+) -> Result<&crate::tdx::collateral::TdxModuleIdentity, TcbError> {
     let id = format!("TDX_{version:02X}");
     tcb.tdx_module_identities
         .iter()
@@ -344,7 +344,7 @@ fn first_isv_level(levels: &[IsvLevel], svn: u16) -> Option<&IsvLevel> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::collateral::{QeIdentity, TcbInfo};
+    use crate::tdx::collateral::{QeIdentity, TcbInfo};
 
     fn tcb_info() -> TcbInfo {
         let comps = |v: [u8; 3]| {

@@ -1,6 +1,6 @@
 //! Full DCAP verification of a quote with collateral at a given time, step by step:
 //!
-//! 1. signatures and the PCK chain to the pinned root ([`crate::dcap::verify_signatures`]);
+//! 1. signatures and the PCK chain to the pinned root ([`crate::tdx::dcap::verify_signatures`]);
 //! 2. every certificate (PCK chain, TCB signing chain) valid at the verification time;
 //! 3. the root CA CRL: signed by the root, current, and revoking neither the PCK CA nor the
 //!    TCB signing certificate;
@@ -9,16 +9,16 @@
 //!    over their exact bytes;
 //! 6. TCB info: kind (TDX/SGX), version 3, issue/next-update window, FMSPC and PCE-ID equal to
 //!    the PCK certificate's; QE identity: kind (TD_QE/QE), version 2, window;
-//! 7. TCB evaluation ([`crate::tcb`]).
+//! 7. TCB evaluation ([`crate::tdx::tcb`]).
 //!
 //! Time and the trust root are arguments. The result holds every check with its values, and
 //! the TCB status and advisories when step 7 ran.
 
-use crate::collateral::{parse_time, Collateral};
-use crate::dcap::{self, INTEL_ROOT_CA_SHA256};
-use crate::quote::{Body, Quote};
 use crate::report::{Check, Report};
-use crate::tcb::{self, TcbResult};
+use crate::tdx::collateral::{parse_time, Collateral};
+use crate::tdx::dcap::{self, INTEL_ROOT_CA_SHA256};
+use crate::tdx::quote::{Body, Quote};
+use crate::tdx::tcb::{self, TcbResult};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -46,24 +46,6 @@ pub struct Verification {
     pub report: Report,
     /// TCB status and advisories, when the evaluation ran.
     pub tcb: Option<TcbResult>,
-}
-
-fn pass(name: &str, value: String) -> Check {
-    Check {
-        name: name.into(),
-        pass: true,
-        expected: value.clone(),
-        found: value,
-    }
-}
-
-fn fail(name: &str, expected: &str, found: String) -> Check {
-    Check {
-        name: name.into(),
-        pass: false,
-        expected: expected.into(),
-        found,
-    }
 }
 
 fn utc(t: i64) -> String {
@@ -114,11 +96,11 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
         );
         let name = format!("{chain}: {} valid at {}", cert.subject(), utc(now));
         checks.push(if nb <= now && now <= na {
-            pass(&name, format!("{} .. {}", utc(nb), utc(na)))
+            Check::pass(&name, format!("{} .. {}", utc(nb), utc(na)))
         } else {
-            fail(
+            Check::fail(
                 &name,
-                &format!("{} .. {}", utc(nb), utc(na)),
+                format!("{} .. {}", utc(nb), utc(na)),
                 format!("expired or not yet valid at {}", utc(now)),
             )
         });
@@ -134,11 +116,11 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
                          issuer: Option<&X509Certificate<'_>>,
                          subjects: Vec<&X509Certificate<'_>>| {
         let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
-            checks.push(fail(name, "a DER CRL", "unreadable".into()));
+            checks.push(Check::fail(name, "a DER CRL", "unreadable"));
             return;
         };
         let Some(issuer) = issuer else {
-            checks.push(fail(name, "an issuer in the chain", "none".into()));
+            checks.push(Check::fail(name, "an issuer in the chain", "none"));
             return;
         };
         let signed = crl.issuer() == issuer.subject()
@@ -149,11 +131,11 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
             )
             .is_ok();
         checks.push(if signed {
-            pass(&format!("{name} signature"), issuer.subject().to_string())
+            Check::pass(format!("{name} signature"), issuer.subject().to_string())
         } else {
-            fail(
-                &format!("{name} signature"),
-                &issuer.subject().to_string(),
+            Check::fail(
+                format!("{name} signature"),
+                issuer.subject().to_string(),
                 format!("not signed by it (issuer {})", crl.issuer()),
             )
         });
@@ -168,21 +150,21 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
         );
         checks.push(match next {
             Some(n) if this <= now && now <= n => {
-                pass(&format!("{name} current at {}", utc(now)), window)
+                Check::pass(format!("{name} current at {}", utc(now)), window)
             }
-            _ => fail(
-                &format!("{name} current at {}", utc(now)),
+            _ => Check::fail(
+                format!("{name} current at {}", utc(now)),
                 &window,
-                "outside its update window (expired CRL)".into(),
+                "outside its update window (expired CRL)",
             ),
         });
         for s in subjects {
             let name = format!("{name}: {} not revoked", s.subject());
             let serial = hex::encode(s.raw_serial());
             checks.push(if revoked_by(&crl, s.raw_serial()) {
-                fail(&name, "not listed", format!("serial {serial} is revoked"))
+                Check::fail(&name, "not listed", format!("serial {serial} is revoked"))
             } else {
-                pass(&name, format!("serial {serial}"))
+                Check::pass(&name, format!("serial {serial}"))
             });
         }
     };
@@ -221,8 +203,8 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
         _ => Err("no TCB signing certificate".into()),
     };
     checks.push(match chain_sig {
-        Ok(()) => pass("TCB signing certificate signed by the root", "valid".into()),
-        Err(e) => fail("TCB signing certificate signed by the root", "valid", e),
+        Ok(()) => Check::pass("TCB signing certificate signed by the root", "valid"),
+        Err(e) => Check::fail("TCB signing certificate signed by the root", "valid", e),
     });
     for (name, json, sig) in [
         (
@@ -240,8 +222,8 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
             .ok_or_else(|| "no TCB signing certificate".to_string())
             .and_then(|s| dcap::verify_raw_with_cert(s, json.as_bytes(), sig));
         checks.push(match r {
-            Ok(()) => pass(name, "valid (over the exact bytes as served)".into()),
-            Err(e) => fail(name, "valid", e),
+            Ok(()) => Check::pass(name, "valid (over the exact bytes as served)"),
+            Err(e) => Check::fail(name, "valid", e),
         });
     }
 
@@ -249,7 +231,7 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
     let is_td = matches!(q.body, Body::Td(_));
     let info = c.tcb_info();
     let qe_id = c.qe_identity();
-    let pck_ext = leaf.map(crate::pck::extensions);
+    let pck_ext = leaf.map(crate::tdx::pck::extensions);
     match (&info, &qe_id, &pck_ext) {
         (Ok(info), Ok(qe_id), Some(Ok(ext))) => {
             checks.push(Check::equal(
@@ -297,13 +279,13 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
             };
             match tcb::evaluate(ext, td, &q.qe.report, info, qe_id) {
                 Ok(r) => {
-                    checks.push(pass(
+                    checks.push(Check::pass(
                         "TCB evaluation",
                         format!("{} {:?}", r.status.name(), r.advisory_ids),
                     ));
                     tcb_result = Some(r);
                 }
-                Err(e) => checks.push(fail(
+                Err(e) => checks.push(Check::fail(
                     "TCB evaluation",
                     "a matching TCB level",
                     e.to_string(),
@@ -321,7 +303,7 @@ pub fn verify(q: &Quote<'_>, c: &Collateral, now: i64, trust: &Trust) -> Verific
                 },
             ];
             let why: Vec<String> = why.into_iter().flatten().collect();
-            checks.push(fail(
+            checks.push(Check::fail(
                 "collateral readable",
                 "TCB info, QE identity and PCK extensions",
                 why.join("; "),
@@ -353,12 +335,12 @@ pub fn crl_revokes(crl_der: &[u8], serial: &[u8]) -> Result<bool, String> {
 fn window(what: &str, issue: &str, next: &str, now: i64) -> Check {
     let name = format!("{what} current at {}", utc(now));
     match (parse_time(issue), parse_time(next)) {
-        (Ok(i), Ok(n)) if i <= now && now <= n => pass(&name, format!("{issue} .. {next}")),
-        (Ok(_), Ok(_)) => fail(
+        (Ok(i), Ok(n)) if i <= now && now <= n => Check::pass(&name, format!("{issue} .. {next}")),
+        (Ok(_), Ok(_)) => Check::fail(
             &name,
-            &format!("{issue} .. {next}"),
-            "outside its window (expired or not yet issued)".into(),
+            format!("{issue} .. {next}"),
+            "outside its window (expired or not yet issued)",
         ),
-        _ => fail(&name, "RFC 3339 dates", format!("{issue:?} .. {next:?}")),
+        _ => Check::fail(&name, "RFC 3339 dates", format!("{issue:?} .. {next:?}")),
     }
 }

@@ -3,18 +3,17 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use verifier::quote;
+use verifier::tdx::quote;
 
-/// `TESTDATA_DIR`, else `../shared/testdata` beside the workspace.
+/// The vectors, in the repository: `verifier/testdata` (origins in its `manifest.json`).
 pub fn testdata() -> PathBuf {
-    std::env::var_os("TESTDATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
 pub fn manifest() -> Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/manifest.json");
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    let p = testdata().join("manifest.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Reads a vector file, refusing a copy whose sha256 is not the manifest's.
@@ -61,13 +60,14 @@ pub fn vectors() -> Vec<Value> {
     v["quote_vectors"].as_array().unwrap().clone()
 }
 
-pub fn collateral(v: &Value) -> verifier::collateral::Collateral {
+pub fn collateral(v: &Value) -> verifier::tdx::collateral::Collateral {
     let c = &v["collateral"];
     if let Some(f) = c["file"].as_str() {
-        return verifier::collateral::Collateral::from_bundle(&load(&format!("tdx/{f}"))).unwrap();
+        return verifier::tdx::collateral::Collateral::from_bundle(&load(&format!("tdx/{f}")))
+            .unwrap();
     }
     let f = |k: &str| load(&format!("tdx/{}", c[k].as_str().unwrap()));
-    verifier::collateral::Collateral::from_files(
+    verifier::tdx::collateral::Collateral::from_files(
         &f("tcb_info"),
         &f("qe_identity"),
         &f("pck_crl"),

@@ -13,8 +13,8 @@ use rcgen::{
     CustomExtension, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, RevokedCertParams, SerialNumber,
 };
 use sha2::{Digest, Sha256};
-use verifier::collateral::Collateral;
-use verifier::quote;
+use verifier::tdx::collateral::Collateral;
+use verifier::tdx::quote;
 
 // --- minimal DER writer for the SGX extension -------------------------------------------
 

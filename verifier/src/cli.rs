@@ -1,0 +1,407 @@
+//! The command line: subcommands and their arguments (clap), each run into a [`Verdict`]
+//! that `main` prints one way or the other. Exit status 0 verified, 1 a check failed, 2
+//! unusable input.
+
+use crate::check_result;
+use crate::error::Error;
+use crate::iexec::archive::{rsa_key, ResultArchive};
+use crate::iexec::receipt::Receipt;
+use crate::report::{printable, Report};
+use crate::tdx::collateral::{parse_time, pem_certs, Collateral};
+use crate::tdx::policy::Policy;
+use crate::tdx::quote;
+use crate::tdx::verify::{verify, Trust};
+use clap::{Args, Parser, Subcommand};
+use oci_image::Measurement;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Verify what produced an iExec LLM result, check by check.
+#[derive(Parser)]
+#[command(
+    name = "verifier",
+    version,
+    after_help = "EXIT STATUS: 0 verified, 1 a check failed, 2 unusable input."
+)]
+pub struct Cli {
+    /// What to verify.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print one JSON object instead of the checklist.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print every field of a TDX (v4, v5) or SGX (v3) quote, binary or hex, and the checks
+    /// that need no collateral: PCK chain to the pinned Intel root, QE report signature,
+    /// QE report binding, quote signature.
+    Decode {
+        /// The quote file (binary, or hex text).
+        quote: PathBuf,
+    },
+    /// Verify a TDX (v4, v5) or SGX (v3) quote with Intel collateral, as Intel's QVL does,
+    /// then apply a policy (default: UpToDate only, no debug TD, SEPT_VE_DISABLE set,
+    /// MRSERVICETD zero).
+    ///
+    /// Collateral comes as dcap-qvl's JSON bundle (--collateral) or as the files Intel's PCS
+    /// serves (--tcb-info, --qe-identity, --pck-crl, --root-crl, --tcb-signing-chain).
+    CheckQuote(CheckQuoteArgs),
+    /// Prove a downloaded iExec result end to end: the result chain (resultDigest, resultHash,
+    /// resultSeal, enclave signature, WorkerpoolAuthorization), the image measurement, and,
+    /// when the result carries one, the TDX quote bound to result.json and the TD event log.
+    ///
+    /// RESULT is the iexec_out.zip downloaded from IPFS, its unpacked directory, or the
+    /// encrypted form (iexec_out.zip.aes + aes-key.rsa; give --key). The receipt is the
+    /// chain's data about the task (README, "The receipt"); the measurement is the
+    /// measurement.json of the image build.
+    ///
+    /// The closing lines say what the passing checks prove and what rests on trust.
+    #[command(
+        after_help = "EXAMPLE:\n  verifier check-result iexec_out.zip --receipt receipt.json \\\n      --expected measurement.json --collateral collateral.json"
+    )]
+    CheckResult(CheckResultArgs),
+    /// Recompute every digest of an OCI image layout and, with --expected, compare it with
+    /// the build's measurement.json.
+    ///
+    /// Each blob is hashed and compared with its name, each layer decompressed and compared
+    /// with the config's diff_ids, each file in the layers hashed (app binary, models).
+    Measure {
+        /// The OCI image layout directory (holds index.json and blobs/).
+        oci_dir: PathBuf,
+        /// measurement.json written by the image build.
+        #[arg(long, value_name = "PATH")]
+        expected: Option<PathBuf>,
+        /// Which image of index.json (its ref name), when there are several.
+        #[arg(long, value_name = "REF")]
+        reference: Option<String>,
+    },
+}
+
+/// `verifier check-quote`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["collateral", "tcb_info"])))]
+pub struct CheckQuoteArgs {
+    /// The quote file (binary, or hex text).
+    pub quote: PathBuf,
+    /// dcap-qvl QuoteCollateralV3 JSON bundle.
+    #[arg(long, value_name = "BUNDLE.json", conflicts_with_all = ["tcb_info", "qe_identity", "pck_crl", "root_crl", "tcb_signing_chain"])]
+    pub collateral: Option<PathBuf>,
+    /// PCS TCB info response ({"tcbInfo":…,"signature":…}).
+    #[arg(long, value_name = "F", requires_all = ["qe_identity", "pck_crl", "root_crl", "tcb_signing_chain"])]
+    pub tcb_info: Option<PathBuf>,
+    /// PCS QE identity response ({"enclaveIdentity":…,"signature":…}).
+    #[arg(long, value_name = "F")]
+    pub qe_identity: Option<PathBuf>,
+    /// PCK Platform/Processor CA CRL (DER, PEM or hex).
+    #[arg(long, value_name = "F")]
+    pub pck_crl: Option<PathBuf>,
+    /// Intel SGX Root CA CRL (DER, PEM or hex).
+    #[arg(long, value_name = "F")]
+    pub root_crl: Option<PathBuf>,
+    /// TCB signing certificate chain (PEM).
+    #[arg(long, value_name = "F")]
+    pub tcb_signing_chain: Option<PathBuf>,
+    /// Trust this root certificate (DER or PEM) instead of the built-in Intel SGX Root CA
+    /// pin (sha256 44a0196b…d3); the report shows which root was used.
+    #[arg(long, value_name = "F")]
+    pub root_ca: Option<PathBuf>,
+    /// Verification time: Unix seconds or YYYY-MM-DDThh:mm:ssZ [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Policy JSON (accepted_tcb_statuses, allow_debug_td, mr_td, rtmr, …; see
+    /// verifier/src/policy.rs).
+    #[arg(long, value_name = "F")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `verifier check-result`.
+#[derive(Args)]
+pub struct CheckResultArgs {
+    /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
+    pub result: PathBuf,
+    /// The task's receipt JSON (schema iexec-llm/receipt/v1).
+    #[arg(long, value_name = "RECEIPT.json")]
+    pub receipt: PathBuf,
+    /// measurement.json written by the image build.
+    #[arg(long, value_name = "MEASUREMENT.json")]
+    pub expected: PathBuf,
+    /// The beneficiary's RSA private key (PEM or DER, PKCS#8 or PKCS#1), for encrypted
+    /// results.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: Option<PathBuf>,
+    /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
+    #[arg(long, value_name = "BUNDLE.json")]
+    pub collateral: Option<PathBuf>,
+    /// Trust this root certificate (DER or PEM) instead of Intel's SGX Root CA.
+    #[arg(long, value_name = "F")]
+    pub root_ca: Option<PathBuf>,
+    /// Verification time: Unix seconds or YYYY-MM-DDThh:mm:ssZ [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Policy JSON for the quote (mr_td, rtmr, accepted_tcb_statuses, …).
+    #[arg(long, value_name = "F")]
+    pub policy: Option<PathBuf>,
+    /// Fail when the result carries no TDX quote.
+    #[arg(long)]
+    pub require_quote: bool,
+}
+
+/// The outcome of a subcommand, rendered both ways: `main` prints one of them.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Whether every check passed (exit status 0, else 1).
+    pub passed: bool,
+    /// The checklist and closing lines, for people. Every string that came from the input is
+    /// escaped ([`crate::report::printable`]) so that it cannot move the cursor or recolour
+    /// the screen.
+    pub text: String,
+    /// The same, as one JSON object (`--json`).
+    pub json: Value,
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// [`Error`] for input that cannot be used at all (exit status 2).
+pub fn run(cli: Cli) -> Result<Verdict, Error> {
+    match cli.command {
+        Command::Decode { quote } => decode(&quote),
+        Command::CheckQuote(a) => check_quote(a),
+        Command::CheckResult(a) => check_result(a),
+        Command::Measure {
+            oci_dir,
+            expected,
+            reference,
+        } => measure(&oci_dir, expected.as_deref(), reference),
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(p).map_err(|e| Error::io(p, e))
+}
+
+fn json_file<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {
+    serde_json::from_slice(&read(p)?).map_err(|e| Error::malformed(p.display().to_string(), e))
+}
+
+fn time_arg(at: Option<&str>) -> Result<i64, Error> {
+    Ok(match at {
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| Error::malformed("system clock", e))?
+            .as_secs() as i64,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => parse_time(t)?,
+        },
+    })
+}
+
+fn trust_arg(root_ca: Option<&Path>) -> Result<Trust, Error> {
+    Ok(match root_ca {
+        None => Trust::default(),
+        Some(p) => {
+            let raw = read(p)?;
+            let der = pem_certs(&raw, "root CA")
+                .map(|mut v| v.remove(0))
+                .unwrap_or(raw);
+            Trust {
+                root_sha256: hex::encode(Sha256::digest(&der)),
+            }
+        }
+    })
+}
+
+fn policy_arg(policy: Option<&Path>) -> Result<Policy, Error> {
+    policy
+        .map(json_file)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn decode(quote: &Path) -> Result<Verdict, Error> {
+    let bytes = quote::decode_file_bytes(&read(quote)?)?;
+    let q = quote::parse(&bytes)?;
+    let fields = crate::tdx::decode::fields(&q);
+    let report = Report {
+        checks: crate::tdx::dcap::verify_signatures(&q),
+    };
+    let mut text = String::new();
+    for (k, v) in &fields {
+        text.push_str(&format!("{k:<24} {}\n", printable(v)));
+    }
+    text.push_str(&report.human());
+    Ok(Verdict {
+        passed: report.passed(),
+        json: json!({"fields": fields, "signatures_verified": report.passed(),
+                     "checks": report.checks}),
+        text,
+    })
+}
+
+fn collateral_arg(a: &CheckQuoteArgs) -> Result<Collateral, Error> {
+    match (
+        &a.collateral,
+        &a.tcb_info,
+        &a.qe_identity,
+        &a.pck_crl,
+        &a.root_crl,
+        &a.tcb_signing_chain,
+    ) {
+        (Some(b), ..) => Collateral::from_bundle(&read(b)?),
+        (None, Some(t), Some(qi), Some(pc), Some(rc), Some(ch)) => Collateral::from_files(
+            &read(t)?,
+            &read(qi)?,
+            &read(pc)?,
+            &read(rc)?,
+            &read(ch)?,
+        ),
+        _ => Err(Error::malformed(
+            "collateral",
+            "give --collateral, or all of --tcb-info --qe-identity --pck-crl --root-crl --tcb-signing-chain",
+        )),
+    }
+}
+
+fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
+    let bytes = quote::decode_file_bytes(&read(&a.quote)?)?;
+    let q = quote::parse(&bytes)?;
+    let c = collateral_arg(&a)?;
+    let now = time_arg(a.at.as_deref())?;
+    let trust = trust_arg(a.root_ca.as_deref())?;
+    let policy = policy_arg(a.policy.as_deref())?;
+    let v = verify(&q, &c, now, &trust);
+    let mut report = v.report;
+    report
+        .checks
+        .extend(crate::tdx::policy::check(&policy, &q, v.tcb.as_ref()));
+    let status = v.tcb.as_ref().map(|t| t.status.name());
+    let advisories = v
+        .tcb
+        .as_ref()
+        .map(|t| t.advisory_ids.clone())
+        .unwrap_or_default();
+    let passed = report.passed();
+    let mut text = report.human();
+    match (passed, status) {
+        (true, Some(s)) => text.push_str(&format!(
+            "verified: TCB status {s}, advisories {}\n",
+            printable(&format!("{advisories:?}"))
+        )),
+        (_, s) => text.push_str(&format!(
+            "NOT verified: {} check(s) failed (TCB status {})\n",
+            report.failures().count(),
+            s.unwrap_or("not determined")
+        )),
+    }
+    let failed: Vec<_> = report.failures().collect();
+    Ok(Verdict {
+        passed,
+        json: json!({"verified": passed, "tcb_status": status,
+                     "advisory_ids": advisories, "time": now,
+                     "root_ca_sha256": trust.root_sha256,
+                     "checks": report.checks, "failed": failed}),
+        text,
+    })
+}
+
+fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
+    let key = a.key.as_deref().map(read).transpose()?;
+    let key = key.as_deref().map(rsa_key).transpose()?;
+    let archive = ResultArchive::open(&a.result, key.as_ref())?;
+    let receipt = Receipt::from_json(&read(&a.receipt)?)?;
+    let expected: Measurement = json_file(&a.expected)?;
+    let collateral = match &a.collateral {
+        None => None,
+        Some(b) => Some(Collateral::from_bundle(&read(b)?)?),
+    };
+    let trust = trust_arg(a.root_ca.as_deref())?;
+    let policy = policy_arg(a.policy.as_deref())?;
+    let o = check_result::check(&check_result::Inputs {
+        archive: &archive,
+        receipt: &receipt,
+        expected: &expected,
+        collateral: collateral.as_ref(),
+        trust: &trust,
+        policy: &policy,
+        now: time_arg(a.at.as_deref())?,
+        require_quote: a.require_quote,
+    });
+    let passed = o.report.passed();
+    let mut text = o.report.human();
+    for e in &o.events {
+        text.push_str(&format!(
+            "  RTMR{} event {}{}\n",
+            e.rtmr,
+            printable(&e.name),
+            if e.payload.is_empty() {
+                String::new()
+            } else {
+                format!(" = {}", printable(&e.payload))
+            }
+        ));
+    }
+    if passed {
+        text.push_str(&format!("VERIFIED ({} checks).\n", o.report.checks.len()));
+    } else {
+        text.push_str(&format!(
+            "NOT verified: {} of {} checks failed.\n",
+            o.report.failures().count(),
+            o.report.checks.len()
+        ));
+    }
+    for p in &o.proven {
+        text.push_str(&format!("proven:  {}\n", printable(p)));
+    }
+    for t in &o.trusted {
+        text.push_str(&format!("trusted: {}\n", printable(t)));
+    }
+    let failed: Vec<_> = o.report.failures().collect();
+    Ok(Verdict {
+        passed,
+        json: json!({"verified": passed, "result_digest": o.result_digest,
+                     "attestation": o.attestation, "tcb_status": o.tcb_status,
+                     "checks": o.report.checks, "failed": failed,
+                     "events": o.events, "proven": o.proven,
+                     "trusted": o.trusted}),
+        text,
+    })
+}
+
+fn measure(
+    oci_dir: &Path,
+    expected: Option<&Path>,
+    reference: Option<String>,
+) -> Result<Verdict, Error> {
+    let expected: Option<Measurement> = expected.map(json_file).transpose()?;
+    let reference = reference.or_else(|| expected.as_ref().map(|m| m.reference.clone()));
+    let (measured, mut report) = crate::image::measure::measure(oci_dir, reference.as_deref())?;
+    if let Some(m) = &expected {
+        crate::image::measure::compare(&measured, m, &mut report);
+    }
+    let passed = report.passed();
+    let digest = &measured.manifest_digest;
+    let mut text = report.human();
+    if passed {
+        text.push_str(&format!(
+            "verified: the layout is the measured image {}\n",
+            printable(digest)
+        ));
+    } else {
+        text.push_str(&format!(
+            "NOT verified: {} check(s) failed\n",
+            report.failures().count()
+        ));
+    }
+    let failed: Vec<_> = report.failures().collect();
+    Ok(Verdict {
+        passed,
+        json: json!({"verified": passed, "manifest_digest": digest,
+                     "checks": report.checks, "failed": failed}),
+        text,
+    })
+}
