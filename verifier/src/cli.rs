@@ -180,8 +180,12 @@ pub fn run(cli: Cli) -> Result<Verdict, Error> {
     }
 }
 
+/// Most bytes any single input file (quote, collateral, receipt, measurement, key, policy)
+/// may have: far above any real one, far below what would exhaust memory.
+const MAX_INPUT_BYTES: u64 = 64 << 20;
+
 fn read(p: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(p).map_err(|e| Error::io(p, e))
+    crate::iexec::archive::read_regular(p, MAX_INPUT_BYTES)
 }
 
 fn json_file<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, Error> {

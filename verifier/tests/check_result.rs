@@ -59,7 +59,12 @@ fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Writes result.zip, receipt.json and measurement.json for `answer`.
 fn fixture(dir: &Path, answer: &str) {
-    let result = result_json(answer);
+    fixture_of(dir, &result_json(answer));
+}
+
+/// The same for a result.json's bytes, signed as the genuine one is.
+fn fixture_of(dir: &Path, result: &[u8]) {
+    let result = result.to_vec();
     let computed = br#"{"deterministic-output-path": "/iexec_out/result.json"}"#;
     std::fs::write(
         dir.join("result.zip"),
@@ -416,4 +421,34 @@ fn a_dstack_quote_and_event_log_are_replayed_and_rtmr3_events_listed() {
         "{failed:?}"
     );
     std::fs::remove_dir_all(d).unwrap();
+}
+
+/// Finding 4: strings from result.json (status, model file name, error kind) once reached the
+/// screen raw, so ANSI escapes in them could erase the ✗ lines and draw a fake VERIFIED.
+#[test]
+fn escapes_in_the_result_cannot_draw_on_the_screen() {
+    let dir = tmp("spoof");
+    let fake = "\u{1b}[1A\u{1b}[2K\r✓ task status: ok\nVERIFIED (19 checks).\u{202e}";
+    let mut v: Value = serde_json::from_slice(&result_json("hi")).unwrap();
+    v["status"] = fake.into();
+    v["model"]["file"] = fake.into();
+    v["error"] = json!({"kind": fake, "message": fake});
+    fixture_of(&dir, &serde_json::to_vec_pretty(&v).unwrap());
+    let (code, out, _) = verifier(&dir, "result.zip", &[]);
+    assert_eq!(code, 1, "{out}");
+    for bad in ['\u{1b}', '\r', '\u{202e}'] {
+        assert!(!out.contains(bad), "{bad:?} reached the screen: {out:?}");
+    }
+    assert!(out.contains("\\u{1b}[1A"), "{out}");
+    // Every line is one the verifier wrote: none starts with the forged text.
+    assert!(!out.lines().any(|l| l.starts_with("VERIFIED")), "{out}");
+    assert!(out.contains("NOT verified"), "{out}");
+    // The JSON report keeps the values exactly (escaped as JSON), for machines.
+    let (_, json_out, _) = verifier(&dir, "result.zip", &["--json"]);
+    let j: Value = serde_json::from_str(&json_out).unwrap();
+    assert!(j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["found"].as_str().is_some_and(|f| f.contains(fake))));
 }

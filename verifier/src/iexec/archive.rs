@@ -30,8 +30,7 @@ use std::path::Path;
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Largest total of all files in a result.
 pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
-/// Most entries accepted in a result.
-pub const MAX_ENTRIES: usize = 10_000;
+pub use super::zipdir::MAX_ENTRIES;
 
 /// Encrypted result entries.
 pub const ENCRYPTED_ZIP: &str = "iexec_out.zip.aes";
@@ -118,21 +117,6 @@ pub fn rsa_key(bytes: &[u8]) -> Result<RsaPrivateKey, Error> {
         })
 }
 
-fn check_name(name: &str) -> Result<String, Error> {
-    let n = name.trim_start_matches("./");
-    if n.is_empty()
-        || n.starts_with('/')
-        || n.contains('\\')
-        || n.split('/').any(|c| c == ".." || c == ".")
-    {
-        return Err(Error::malformed(
-            "result archive",
-            format!("entry {name:?} is not a plain relative path"),
-        ));
-    }
-    Ok(n.trim_end_matches('/').to_string())
-}
-
 struct Budget {
     total: u64,
     entries: usize,
@@ -172,34 +156,49 @@ fn add_parents(dirs: &mut BTreeSet<String>, path: &str) {
     }
 }
 
-/// Reads a zip held in memory.
+/// Reads a zip held in memory. Its directory is listed and checked first
+/// ([`super::zipdir::list`]: limits, unique names after normalising, local headers, no
+/// overlap), then each entry is decompressed with a bound.
 ///
 /// # Errors
-/// [`Error::Malformed`] for a damaged zip, an unsafe entry name, or one over the limits.
+/// [`Error::Malformed`] for a damaged zip, an unsafe, repeated or aliased entry name, a
+/// symbolic link, or an entry over the limits.
 pub fn read_zip(bytes: &[u8]) -> Result<Tree, Error> {
+    let listed = super::zipdir::list(bytes)?;
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| Error::malformed("result archive", format!("not a zip: {e}")))?;
+    if z.len() != listed.len() {
+        return Err(Error::malformed(
+            "result archive",
+            format!("{} entries listed, {} read", listed.len(), z.len()),
+        ));
+    }
     let (mut files, mut dirs) = (BTreeMap::new(), BTreeSet::new());
     let mut budget = Budget {
         total: 0,
         entries: 0,
     };
-    for i in 0..z.len() {
+    for (i, entry) in listed.iter().enumerate() {
         let mut f = z
             .by_index(i)
             .map_err(|e| Error::malformed("result archive", format!("entry {i}: {e}")))?;
-        let raw = f
-            .name()
-            .map_err(|e| Error::malformed("result archive", format!("entry {i}: {e}")))?
-            .into_owned();
-        let name = check_name(&raw)?;
+        if f.name_raw() != entry.name.as_bytes() {
+            return Err(Error::malformed(
+                "result archive",
+                format!("entry {i} is not {:?}", entry.name),
+            ));
+        }
+        let name = entry.normalised.clone();
         budget.take(f.size())?;
         add_parents(&mut dirs, &name);
-        if f.is_dir() {
-            dirs.insert(name);
-            continue;
+        if entry.is_symlink || f.is_symlink() {
+            return Err(Error::malformed(
+                "result archive",
+                format!("{name} is a symbolic link"),
+            ));
         }
-        if f.is_symlink() {
+        if entry.is_dir || f.is_dir() {
+            dirs.insert(name);
             continue;
         }
         let mut data = Vec::new();
@@ -215,12 +214,13 @@ pub fn read_zip(bytes: &[u8]) -> Result<Tree, Error> {
                 format!("{name} is larger than {MAX_FILE_BYTES} B"),
             ));
         }
-        if files.insert(name.clone(), data).is_some() {
-            return Err(Error::malformed(
-                "result archive",
-                format!("{name} appears twice"),
-            ));
-        }
+        files.insert(name, data);
+    }
+    if let Some(clash) = files.keys().find(|f| dirs.contains(*f)) {
+        return Err(Error::malformed(
+            "result archive",
+            format!("{clash} is both a file and a directory"),
+        ));
     }
     Ok((files, dirs))
 }
@@ -242,15 +242,20 @@ fn read_dir(root: &Path) -> Result<Tree, Error> {
                 .map_err(|e| Error::malformed("result directory", e))?
                 .to_string_lossy()
                 .replace('\\', "/");
-            if t.is_symlink() {
-                continue; // as the post-compute's zip, links are skipped
-            } else if t.is_dir() {
+            if t.is_dir() {
                 dirs.insert(rel);
                 walk(root, &p, budget, files, dirs)?;
             } else if t.is_file() {
                 let len = e.metadata().map_err(|e| Error::io(&p, e))?.len();
                 budget.take(len)?;
-                files.insert(rel, std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
+                files.insert(rel, read_regular(&p, MAX_FILE_BYTES)?);
+            } else {
+                // A link or a special file is in no result iExec's post-compute uploads; one
+                // here could point anywhere, or never end (a FIFO).
+                return Err(Error::malformed(
+                    "result directory",
+                    format!("{rel} is not a regular file or directory"),
+                ));
             }
         }
         Ok(())
@@ -262,6 +267,29 @@ fn read_dir(root: &Path) -> Result<Tree, Error> {
     };
     walk(root, root, &mut budget, &mut files, &mut dirs)?;
     Ok((files, dirs))
+}
+
+/// Reads a regular file (never a device, FIFO or socket, which may never end), at most
+/// `limit` bytes; a larger one is an error rather than a truncated read.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Malformed`] if not a regular file or too large.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    // Checked before opening: opening a FIFO waits for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let shown = path.display().to_string();
+    if !meta.is_file() {
+        return Err(Error::malformed(shown, "not a regular file"));
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut data = Vec::new();
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(path, e))?;
+    if data.len() as u64 > limit {
+        return Err(Error::malformed(shown, format!("larger than {limit} B")));
+    }
+    Ok(data)
 }
 
 fn is_encrypted(files: &BTreeMap<String, Vec<u8>>) -> bool {
@@ -279,14 +307,7 @@ impl ResultArchive {
         let (files, dirs) = if path.is_dir() {
             read_dir(path)?
         } else {
-            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-            if meta.len() > MAX_TOTAL_BYTES {
-                return Err(Error::malformed(
-                    "result archive",
-                    format!("{} B, more than {MAX_TOTAL_BYTES}", meta.len()),
-                ));
-            }
-            read_zip(&std::fs::read(path).map_err(|e| Error::io(path, e))?)?
+            read_zip(&read_regular(path, MAX_TOTAL_BYTES)?)?
         };
         Self::from_files(files, dirs, key)
     }
@@ -371,7 +392,7 @@ impl ResultArchive {
         if rest.is_empty() {
             return Ok(String::new());
         }
-        check_name(rest).map_err(|_| {
+        super::zipdir::normalise(rest).map_err(|_| {
             Error::malformed(
                 "deterministic-output-path",
                 format!("{path:?} is not a plain path"),

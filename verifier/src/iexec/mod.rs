@@ -17,6 +17,7 @@ pub mod archive;
 pub mod chain;
 pub mod receipt;
 pub mod result;
+pub mod zipdir;
 
 /// keccak256 (Ethereum's, not NIST SHA3-256).
 pub fn keccak(bytes: &[u8]) -> [u8; 32] {

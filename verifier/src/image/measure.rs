@@ -1,11 +1,16 @@
 //! Recomputes an image's measurement from an OCI layout, trusting nothing in it: every blob
-//! is hashed and compared with the digest that names it, every layer is decompressed and its
-//! tar hashed (the config's `diff_ids`), and every regular file in the layers is hashed. The
-//! result is then compared with an expected `measurement.json`.
+//! is hashed and compared with the digest that names it, every layer is decompressed (every
+//! gzip member) and its tar hashed (the config's `diff_ids`), the layers are applied as an
+//! unpacker applies them ([`super::tree`]), and every regular file of the final tree is
+//! hashed. The result is then compared with an expected `measurement.json`.
+//!
+//! Blobs and documents must be regular files (a link to `/dev/zero` or a FIFO is refused
+//! before it is opened) and are read with bounds.
 //!
 //! Spec: OCI Image Layout v1.1 (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`), OCI Image
 //! Manifest and Configuration v1.1.
 
+use super::tree::{HashRead, Node, Tree};
 use crate::error::Error;
 use crate::report::{Check, Report};
 use oci_image::Measurement;
@@ -29,8 +34,10 @@ pub struct Measured {
     pub layers: Vec<MeasuredLayer>,
     /// The config's Entrypoint.
     pub entrypoint: Vec<String>,
-    /// sha256 of every regular file, by absolute path (upper layers win).
+    /// sha256 of every regular file of the unpacked tree, by absolute path.
     pub files: BTreeMap<String, String>,
+    /// The unpacked tree, every node (links and directories too).
+    pub tree: Tree,
 }
 
 /// One layer, recomputed.
@@ -118,7 +125,8 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
         ));
     }
     let mut layers = Vec::new();
-    let mut files = BTreeMap::new();
+    let mut tree = Tree::default();
+    let mut unpacked = true;
     for (i, (ld, diff_id)) in layer_descs.iter().zip(&diff_ids).enumerate() {
         let digest = str_field(ld, "digest", "manifest layer")?;
         let size = ld["size"].as_u64().unwrap_or(0);
@@ -137,8 +145,10 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
             &size.to_string(),
             &blob_size.to_string(),
         ));
-        let tar_sha256 = if intact {
-            let t = read_layer(&path, &mut files)?;
+        let tar_sha256 = if intact && unpacked {
+            let f = open_regular(&path)?;
+            let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
+            let t = tree.apply(&name, i == 0, gz)?;
             report.checks.push(Check::equal(
                 format!("{name} diff_id"),
                 diff_id,
@@ -146,11 +156,14 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
             ));
             t
         } else {
+            // A layer above one not unpacked is not unpacked either: the tree would be wrong.
+            unpacked = false;
             report.checks.push(Check {
                 name: format!("{name} diff_id"),
                 pass: false,
                 expected: diff_id.clone(),
-                found: "(not computed: the blob does not match its digest)".into(),
+                found: "(not computed: the blob, or one below it, does not match its digest)"
+                    .into(),
             });
             String::new()
         };
@@ -169,7 +182,8 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
             config_digest,
             layers,
             entrypoint,
-            files,
+            files: tree.files(),
+            tree,
         },
         report,
     ))
@@ -211,11 +225,11 @@ pub fn compare(m: &Measured, expected: &Measurement, report: &mut Report) {
         &expected.entrypoint.join(" "),
         &m.entrypoint.join(" "),
     ));
-    let file = |p: &str| {
-        m.files
-            .get(p)
-            .map_or("(absent)", String::as_str)
-            .to_string()
+    let file = |p: &str| match m.tree.nodes.get(p) {
+        Some(Node::File { sha256, .. }) => sha256.clone(),
+        Some(Node::Symlink(t)) => format!("(a symbolic link to {t}, not a file)"),
+        Some(Node::Dir) => "(a directory, not a file)".into(),
+        None => "(absent)".into(),
     };
     c.push(Check::equal(
         format!("app binary {} sha256", expected.app.path),
@@ -251,8 +265,21 @@ fn blob_path(layout: &Path, digest: &str) -> Result<std::path::PathBuf, Error> {
     }
 }
 
+/// Opens a regular file; anything else (a device, a FIFO, a link to one) is refused before
+/// it is opened, since opening a FIFO waits for a writer and a device may never end.
+fn open_regular(path: &Path) -> Result<std::fs::File, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::malformed(
+            path.display().to_string(),
+            "not a regular file",
+        ));
+    }
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))
+}
+
 fn read_json(path: &Path, what: &str) -> Result<Value, Error> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let f = open_regular(path)?;
     let mut bytes = Vec::new();
     f.take(MAX_JSON)
         .read_to_end(&mut bytes)
@@ -269,7 +296,7 @@ fn read_blob_json(
 ) -> Result<Value, Error> {
     let digest = str_field(desc, "digest", what)?;
     let path = blob_path(layout, &digest)?;
-    let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let f = open_regular(&path)?;
     let mut bytes = Vec::new();
     f.take(MAX_JSON)
         .read_to_end(&mut bytes)
@@ -282,62 +309,8 @@ fn read_blob_json(
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), Error> {
-    let mut f = HashRead::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
+    let mut f = HashRead::new(open_regular(path)?);
     std::io::copy(&mut f, &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
     let (_, sha, size) = f.finish();
     Ok((sha, size))
-}
-
-/// Decompresses a gzip layer: returns the sha256 of the tar, and records the sha256 of each
-/// regular file into `files`.
-fn read_layer(path: &Path, files: &mut BTreeMap<String, String>) -> Result<String, Error> {
-    let what = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let gz = flate2::read::GzDecoder::new(std::io::BufReader::new(f));
-    let mut tar = tar::Archive::new(HashRead::new(gz));
-    for entry in tar.entries().map_err(|e| Error::malformed(&what, e))? {
-        let mut entry = entry.map_err(|e| Error::malformed(&what, e))?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let name = entry.path().map_err(|e| Error::malformed(&what, e))?;
-        let name = format!("/{}", name.to_string_lossy().trim_start_matches("./"));
-        let mut h = Sha256::new();
-        std::io::copy(&mut entry, &mut h).map_err(|e| Error::malformed(&what, e))?;
-        files.insert(name, hex::encode(h.finalize()));
-    }
-    // Read to the end of the stream so the hash covers the tar's end blocks too.
-    let mut tar_reader = tar.into_inner();
-    std::io::copy(&mut tar_reader, &mut std::io::sink()).map_err(|e| Error::malformed(&what, e))?;
-    Ok(tar_reader.finish().1)
-}
-
-/// A reader that hashes and counts what it reads.
-struct HashRead<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R> HashRead<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    fn finish(self) -> (R, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.count)
-    }
-}
-
-impl<R: Read> Read for HashRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
-        self.count = self.count.saturating_add(n as u64);
-        Ok(n)
-    }
 }

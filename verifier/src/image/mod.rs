@@ -1,4 +1,6 @@
-//! The app's image: an OCI layout's digests recomputed from its bytes ([`measure`]) and
-//! compared with the build's `measurement.json`.
+//! The app's image: an OCI layout's digests recomputed from its bytes and compared with the
+//! build's `measurement.json` ([`measure`]), its layers applied as an unpacker applies them
+//! ([`tree`]).
 
 pub mod measure;
+pub mod tree;

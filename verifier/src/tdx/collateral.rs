@@ -22,8 +22,13 @@ pub struct Collateral {
     pub qe_identity_json: String,
     /// ECDSA-P256 signature over `qe_identity_json`, r ‖ s.
     pub qe_identity_signature: Vec<u8>,
-    /// TCB signing certificate chain, DER, as given (signer first).
-    pub tcb_signing_chain: Vec<Vec<u8>>,
+    /// The chain of the key that signed the TCB info, DER, as given (signer first).
+    pub tcb_info_chain: Vec<Vec<u8>>,
+    /// The chain of the key that signed the QE identity, DER, as given (signer first).
+    pub qe_identity_chain: Vec<Vec<u8>>,
+    /// The PCK CRL's issuer chain (PCK CA first), DER, when the collateral states one; it
+    /// must then be the quote's own PCK CA and root.
+    pub pck_crl_chain: Option<Vec<Vec<u8>>>,
     /// Intel SGX Root CA CRL, DER.
     pub root_ca_crl: Vec<u8>,
     /// PCK Platform or Processor CA CRL, DER.
@@ -37,6 +42,10 @@ struct Bundle {
     qe_identity: String,
     qe_identity_signature: String,
     tcb_info_issuer_chain: String,
+    #[serde(default)]
+    qe_identity_issuer_chain: Option<String>,
+    #[serde(default)]
+    pck_crl_issuer_chain: Option<String>,
     root_ca_crl: String,
     pck_crl: String,
 }
@@ -71,10 +80,16 @@ impl Collateral {
                 .map_err(|e| bad("tcb_info_signature", e))?,
             qe_identity_signature: hex::decode(&b.qe_identity_signature)
                 .map_err(|e| bad("qe_identity_signature", e))?,
-            tcb_signing_chain: pem_certs(
-                b.tcb_info_issuer_chain.as_bytes(),
-                "tcb_info_issuer_chain",
-            )?,
+            tcb_info_chain: pem_certs(b.tcb_info_issuer_chain.as_bytes(), "tcb_info_issuer_chain")?,
+            qe_identity_chain: match &b.qe_identity_issuer_chain {
+                Some(c) => pem_certs(c.as_bytes(), "qe_identity_issuer_chain")?,
+                None => pem_certs(b.tcb_info_issuer_chain.as_bytes(), "tcb_info_issuer_chain")?,
+            },
+            pck_crl_chain: b
+                .pck_crl_issuer_chain
+                .as_deref()
+                .map(|c| pem_certs(c.as_bytes(), "pck_crl_issuer_chain"))
+                .transpose()?,
             root_ca_crl: crl_der(b.root_ca_crl.as_bytes(), "root_ca_crl")?,
             pck_crl: crl_der(b.pck_crl.as_bytes(), "pck_crl")?,
             tcb_info_json: b.tcb_info,
@@ -84,7 +99,8 @@ impl Collateral {
 
     /// Reads separate files as Intel's PCS serves them: the TCB info and QE identity response
     /// bodies (`{"tcbInfo":…,"signature":…}`, `{"enclaveIdentity":…,"signature":…}`), CRLs
-    /// in DER, PEM or hex, and the TCB signing chain in PEM.
+    /// in DER, PEM or hex, and the TCB signing chain in PEM (PCS serves the same chain for
+    /// both signed documents; it is verified for each).
     ///
     /// # Errors
     /// [`Error::Malformed`] naming the file that cannot be read as such.
@@ -106,7 +122,9 @@ impl Collateral {
             qe_identity_json: q.identity.get().to_string(),
             qe_identity_signature: hex::decode(&q.signature)
                 .map_err(|e| bad("QE identity signature", e))?,
-            tcb_signing_chain: pem_certs(tcb_signing_chain, "TCB signing chain")?,
+            tcb_info_chain: pem_certs(tcb_signing_chain, "TCB signing chain")?,
+            qe_identity_chain: pem_certs(tcb_signing_chain, "TCB signing chain")?,
+            pck_crl_chain: None,
             root_ca_crl: crl_der(root_ca_crl, "root CA CRL")?,
             pck_crl: crl_der(pck_crl, "PCK CRL")?,
         })
@@ -132,11 +150,18 @@ impl Collateral {
 /// PEM certificates → DER, in order.
 ///
 /// # Errors
-/// [`Error::Malformed`] if no certificate can be read.
+/// [`Error::Malformed`] if no certificate can be read, or a block is not a certificate.
 pub fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     for p in x509_parser::pem::Pem::iter_from_buffer(pem) {
-        out.push(p.map_err(|e| bad(what, e))?.contents);
+        let p = p.map_err(|e| bad(what, e))?;
+        if p.label != "CERTIFICATE" {
+            return Err(bad(
+                what,
+                format!("a {:?} block among the certificates", p.label),
+            ));
+        }
+        out.push(p.contents);
     }
     if out.is_empty() {
         return Err(bad(what, "no PEM certificate"));

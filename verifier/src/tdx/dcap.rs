@@ -1,8 +1,10 @@
 //! Cryptographic checks of a quote that need no collateral (Intel "DCAP ECDSA quote
 //! verification", steps 1–4):
 //!
-//! 1. the PCK certificate chain (certification data type 5) parses, and each certificate is
-//!    signed by the next; the last is the Intel SGX Root CA, pinned by the sha256 of its DER;
+//! 1. the PCK certificate chain (certification data type 5) is a chain in the order given
+//!    ([`crate::tdx::chain`]: each certificate named and signed by the next, nothing extra),
+//!    ending at the trusted root, pinned by the sha256 of its DER (Intel's SGX Root CA unless
+//!    the caller names another);
 //! 2. the QE report is signed (ECDSA-P256/SHA-256) by the PCK leaf's key;
 //! 3. the QE report binds the attestation key: REPORTDATA = SHA-256(attestation key ‖ QE
 //!    authentication data) ‖ 32 zero bytes;
@@ -11,49 +13,57 @@
 //! Certificate validity at a time, CRLs and TCB evaluation use collateral and come after.
 
 use crate::report::Check;
+use crate::tdx::chain::{cert_key, verify_links, Trust};
 use crate::tdx::quote::Quote;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// SHA-256 of the DER of Intel's SGX Root CA: the trust anchor of every PCK chain.
-pub const INTEL_ROOT_CA_SHA256: &str =
-    "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
-
-/// The DER certificates of the PCK chain, leaf first. Type 5 data is PEM; some producers put
-/// concatenated DER instead, which is accepted too.
+/// The DER certificates of the PCK chain, in the order given (leaf first). Type 5 data is
+/// PEM; some producers put concatenated DER instead, which is accepted too. Anything else in
+/// the data (another PEM label, bytes after the last certificate other than whitespace or
+/// zero padding) is an error: nothing in it is ignored.
 ///
 /// # Errors
-/// A message naming the problem, if no certificate can be read.
+/// A message naming the problem, if no certificate can be read or something else is there.
 pub fn pck_chain_der(cert_data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let text = cert_data.strip_suffix(&[0]).unwrap_or(cert_data);
+    let padding = |b: &[u8]| b.iter().all(|x| *x == 0 || x.is_ascii_whitespace());
     let mut out = Vec::new();
-    if text.starts_with(b"-----BEGIN") {
-        for pem in x509_parser::pem::Pem::iter_from_buffer(text) {
+    if cert_data.starts_with(b"-----BEGIN") {
+        const END: &[u8] = b"-----END CERTIFICATE-----";
+        for pem in x509_parser::pem::Pem::iter_from_buffer(cert_data) {
             let pem = pem.map_err(|e| format!("PCK chain PEM: {e}"))?;
+            if pem.label != "CERTIFICATE" {
+                return Err(format!("PCK chain PEM: a {:?} block", pem.label));
+            }
             out.push(pem.contents);
         }
+        let end = cert_data
+            .windows(END.len())
+            .rposition(|w| w == END)
+            .map(|i| i + END.len())
+            .unwrap_or(0);
+        if !padding(cert_data.get(end..).unwrap_or_default()) {
+            return Err("PCK chain PEM: bytes after the last certificate".into());
+        }
     } else {
-        let mut rest = text;
-        while !rest.is_empty() && rest.first() == Some(&0x30) {
+        let mut rest = cert_data;
+        while rest.first() == Some(&0x30) {
             let (next, _) =
                 X509Certificate::from_der(rest).map_err(|e| format!("PCK chain DER: {e}"))?;
             let len = rest.len() - next.len();
             out.push(rest.get(..len).unwrap_or_default().to_vec());
             rest = next;
         }
+        if !padding(rest) {
+            return Err("PCK chain DER: bytes after the last certificate".into());
+        }
     }
     if out.is_empty() {
         return Err("the PCK certification data holds no certificate".into());
     }
     Ok(out)
-}
-
-/// A P-256 key from a certificate's SubjectPublicKeyInfo.
-fn cert_key(cert: &X509Certificate<'_>) -> Result<VerifyingKey, String> {
-    VerifyingKey::from_sec1_bytes(&cert.public_key().subject_public_key.data)
-        .map_err(|e| format!("not a P-256 key: {e}"))
 }
 
 /// A P-256 key from raw x ‖ y.
@@ -87,168 +97,53 @@ pub fn verify_raw_with_cert(
     verify_raw(&cert_key(cert)?, msg, sig)
 }
 
-/// Verifies a DER ECDSA-P256/SHA-256 signature over `msg` with a certificate's key (CRLs).
-///
-/// # Errors
-/// A message if the key or signature is malformed or the signature does not verify.
-pub fn verify_der_with_cert(
-    cert: &X509Certificate<'_>,
-    msg: &[u8],
-    der_sig: &[u8],
-) -> Result<(), String> {
-    let sig = Signature::from_der(der_sig).map_err(|e| format!("malformed signature: {e}"))?;
-    cert_key(cert)?
-        .verify(msg, &sig)
-        .map_err(|_| "signature does not verify".to_string())
-}
-
-/// Verifies a certificate's signature with its issuer's key (ECDSA-P256/SHA-256, the only
-/// algorithm in Intel's PKI).
-pub fn verify_cert_signature(
-    cert: &X509Certificate<'_>,
-    issuer: &X509Certificate<'_>,
-) -> Result<(), String> {
-    let key = cert_key(issuer)?;
-    let sig = Signature::from_der(&cert.signature_value.data)
-        .map_err(|e| format!("malformed signature: {e}"))?;
-    key.verify(cert.tbs_certificate.as_ref(), &sig)
-        .map_err(|_| format!("{} is not signed by {}", cert.subject(), issuer.subject()))
-}
-
-/// Orders certificates from the leaf (issuer of none of the others) up through its issuers.
-fn chain_order(certs: &[X509Certificate<'_>]) -> Result<Vec<usize>, String> {
-    let is_issuer_of_another = |i: usize| {
-        certs.iter().enumerate().any(|(j, c)| {
-            j != i
-                && certs
-                    .get(i)
-                    .is_some_and(|s| c.issuer() == s.subject() && c.subject() != c.issuer())
-        })
-    };
-    let leaves: Vec<usize> = (0..certs.len())
-        .filter(|i| !is_issuer_of_another(*i))
-        .collect();
-    let [leaf] = leaves.as_slice() else {
-        return Err(format!("{} candidate leaf certificates", leaves.len()));
-    };
-    let mut order = vec![*leaf];
-    while order.len() < certs.len() {
-        let Some(cur) = order.last().and_then(|i| certs.get(*i)) else {
-            break;
-        };
-        if cur.subject() == cur.issuer() {
-            break;
-        }
-        let next = (0..certs.len()).find(|j| {
-            !order.contains(j) && certs.get(*j).is_some_and(|c| c.subject() == cur.issuer())
-        });
-        match next {
-            Some(j) => order.push(j),
-            None => return Err(format!("no issuer for {}", cur.subject())),
-        }
-    }
-    if order.len() != certs.len() {
-        return Err("certificates outside the chain".into());
-    }
-    Ok(order)
-}
-
-/// Steps 1–4 above; one [`Check`] per step, in order.
+/// Steps 1–4 above with the Intel SGX Root CA as the root; one [`Check`] per step, in order.
 pub fn verify_signatures(q: &Quote<'_>) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let fail = |name: &str, expected: &str, found: String| Check {
-        name: name.into(),
-        pass: false,
-        expected: expected.into(),
-        found,
-    };
+    verify_signatures_with(q, &Trust::default()).0
+}
 
-    // Step 1: the chain up to the pinned root.
+/// Steps 1–4 above with `trust`'s root, and the PCK chain's DER when it verified (leaf
+/// first): one [`Check`] per step, in order, the chain checks first.
+pub fn verify_signatures_with(q: &Quote<'_>, trust: &Trust) -> (Vec<Check>, Option<Vec<Vec<u8>>>) {
+    let mut checks = Vec::new();
+
+    // Step 1: the chain, in the order given, up to the trusted root.
     let ders = match pck_chain_der(q.qe.cert_data) {
         Ok(d) => d,
         Err(e) => {
-            checks.push(fail(
+            checks.push(Check::fail(
                 "PCK certificate chain",
                 "a PEM chain up to the Intel SGX Root CA",
                 e,
             ));
-            return checks;
+            return (checks, None);
         }
     };
-    let mut certs = Vec::new();
-    for der in &ders {
-        match X509Certificate::from_der(der) {
-            Ok((_, c)) => certs.push(c),
-            Err(e) => {
-                checks.push(fail(
-                    "PCK certificate chain",
-                    "X.509 certificates",
-                    e.to_string(),
-                ));
-                return checks;
-            }
-        }
-    }
-    // Leaf first, each followed by its issuer: PEM chains come so, concatenated DER may not.
-    let order = match chain_order(&certs) {
-        Ok(o) => o,
-        Err(e) => {
-            checks.push(fail(
-                "PCK certificate chain",
-                "a chain from the PCK leaf to a root",
-                e,
-            ));
-            return checks;
-        }
-    };
-    let ders: Vec<&Vec<u8>> = order.iter().filter_map(|i| ders.get(*i)).collect();
-    let certs: Vec<&X509Certificate<'_>> = order.iter().filter_map(|i| certs.get(*i)).collect();
     let root_sha = ders
         .last()
         .map(|d| hex::encode(Sha256::digest(d)))
         .unwrap_or_default();
     checks.push(Check::equal(
-        "PCK chain root is the pinned Intel SGX Root CA (sha256 of DER)",
-        INTEL_ROOT_CA_SHA256,
+        "PCK chain root is the trusted root (sha256 of DER)",
+        &trust.root_sha256,
         &root_sha,
     ));
-    let mut chain_ok = Ok(());
-    for pair in certs.windows(2) {
-        if let [c, issuer] = pair {
-            if let Err(e) = verify_cert_signature(c, issuer) {
-                chain_ok = Err(e);
-                break;
-            }
-        }
-    }
-    if let Some(root) = certs.last() {
-        if chain_ok.is_ok() {
-            chain_ok = verify_cert_signature(root, root)
-                .map_err(|e| format!("root is not self-signed: {e}"));
-        }
-    }
-    checks.push(match chain_ok {
-        Ok(()) => Check::equal(
-            "PCK chain signatures",
-            "each certificate signed by the next",
-            "each certificate signed by the next",
-        ),
-        Err(e) => fail(
-            "PCK chain signatures",
-            "each certificate signed by the next",
-            e,
-        ),
+    let links = verify_links(&ders);
+    let leaf_key = links.as_ref().ok().and_then(|c| c.leaf()).map(cert_key);
+    let want = "leaf first, each certificate named and signed by the next, the last self-signed";
+    checks.push(match &links {
+        Ok(c) => Check::pass("PCK chain signatures", c.describe()),
+        Err(e) => Check::fail("PCK chain signatures", want, e.to_string()),
     });
+    let verified = (links.is_ok() && root_sha == trust.root_sha256).then(|| ders.clone());
 
     // Step 2: QE report signed by the PCK leaf.
-    let qe_sig = certs
-        .first()
-        .ok_or_else(|| "no leaf".to_string())
-        .and_then(|c| cert_key(c))
+    let qe_sig = leaf_key
+        .unwrap_or_else(|| Err("no verified PCK leaf".to_string()))
         .and_then(|k| verify_raw(&k, q.qe.report.raw, q.qe.report_signature));
     checks.push(match qe_sig {
         Ok(()) => Check::equal("QE report signature (PCK leaf key)", "valid", "valid"),
-        Err(e) => fail("QE report signature (PCK leaf key)", "valid", e),
+        Err(e) => Check::fail("QE report signature (PCK leaf key)", "valid", e),
     });
 
     // Step 3: QE report data binds the attestation key and the QE authentication data.
@@ -269,7 +164,7 @@ pub fn verify_signatures(q: &Quote<'_>) -> Vec<Check> {
     let att = raw_key(q.attestation_key).and_then(|k| verify_raw(&k, q.signed, q.signature));
     checks.push(match att {
         Ok(()) => Check::equal("quote signature (attestation key)", "valid", "valid"),
-        Err(e) => fail("quote signature (attestation key)", "valid", e),
+        Err(e) => Check::fail("quote signature (attestation key)", "valid", e),
     });
-    checks
+    (checks, verified)
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`quote`]: TDX (v4, v5) and SGX (v3) quotes parsed into typed borrowed views.
 //! - [`decode`]: every field of a quote, for `verifier decode`.
+//! - [`chain`]: certificate chains verified link by link to exactly one trusted root.
 //! - [`dcap`]: the checks that need no collateral: the PCK chain to the pinned Intel root, the
 //!   QE report signature and binding, the quote signature.
 //! - [`collateral`]: TCB info, QE identity, CRLs and the TCB signing chain, as dcap-qvl's
@@ -13,6 +14,7 @@
 //! - [`policy`]: what a verified quote must also show (status, debug, MRTD, RTMRs, …).
 //! - [`eventlog`]: CCEL and dstack event logs, replayed into RTMR0–3.
 
+pub mod chain;
 pub mod collateral;
 pub mod dcap;
 pub mod decode;

@@ -94,14 +94,48 @@ pub struct Ca {
     pub pem: String,
 }
 
-pub fn ca(name: &str, issuer: Option<&Ca>) -> Ca {
+/// What a test certificate is: its name, issuer (none: self-signed), CA bit, validity years,
+/// serial and SGX extension.
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub issuer: Option<&'a Ca>,
+    pub is_ca: bool,
+    pub years: (i32, i32),
+    pub serial: Option<u8>,
+    pub ext: Option<Vec<u8>>,
+}
+
+impl<'a> Spec<'a> {
+    pub fn new(name: &'a str, issuer: Option<&'a Ca>, is_ca: bool) -> Self {
+        Spec {
+            name,
+            issuer,
+            is_ca,
+            years: (2020, 2040),
+            serial: None,
+            ext: None,
+        }
+    }
+}
+
+/// A certificate from a [`Spec`], with a fresh P-256 key.
+pub fn cert(s: Spec<'_>) -> Ca {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.not_before = date_time_ymd(2020, 1, 1);
-    p.not_after = date_time_ymd(2040, 1, 1);
+    p.distinguished_name.push(DnType::CommonName, s.name);
+    if s.is_ca {
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    if let Some(n) = s.serial {
+        p.serial_number = Some(SerialNumber::from(vec![0x10, n]));
+    }
+    p.not_before = date_time_ymd(s.years.0, 1, 1);
+    p.not_after = date_time_ymd(s.years.1, 1, 1);
+    if let Some(e) = s.ext {
+        p.custom_extensions
+            .push(CustomExtension::from_oid_content(&SGX, e));
+    }
     let key = KeyPair::generate().unwrap();
-    let cert = match issuer {
+    let cert = match s.issuer {
         None => p.self_signed(&key).unwrap(),
         Some(i) => p
             .signed_by(&key, &Issuer::from_params(&i.params, &i.key))
@@ -115,26 +149,16 @@ pub fn ca(name: &str, issuer: Option<&Ca>) -> Ca {
     }
 }
 
+pub fn ca(name: &str, issuer: Option<&Ca>) -> Ca {
+    cert(Spec::new(name, issuer, true))
+}
+
 pub fn leaf(name: &str, issuer: &Ca, serial: u8, ext: Option<Vec<u8>>) -> Ca {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.serial_number = Some(SerialNumber::from(vec![0x10, serial]));
-    p.not_before = date_time_ymd(2020, 1, 1);
-    p.not_after = date_time_ymd(2040, 1, 1);
-    if let Some(e) = ext {
-        p.custom_extensions
-            .push(CustomExtension::from_oid_content(&SGX, e));
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = p
-        .signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key))
-        .unwrap();
-    Ca {
-        der: cert.der().to_vec(),
-        pem: cert.pem(),
-        params: p,
-        key,
-    }
+    cert(Spec {
+        serial: Some(serial),
+        ext,
+        ..Spec::new(name, Some(issuer), false)
+    })
 }
 
 pub fn crl(issuer: &Ca, revoked_serials: &[Vec<u8>]) -> Vec<u8> {
@@ -188,6 +212,18 @@ pub const REPORT_DATA_AT: usize = 48 + 520;
 
 /// The same after `edit` changes the signed bytes (header and body), e.g. REPORTDATA/RTMRs.
 pub fn quote_with(w: &World, s1: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let chain: Vec<&[u8]> = vec![&w.pck.der, &w.pck_ca.der, &w.root.der];
+    quote_signed(s1, &w.pck.key, &chain, edit)
+}
+
+/// A quote with S1's header, body and QE report, its QE report signed by `pck_key` and
+/// carrying `chain` (DER, in this order) as its PEM certification data.
+pub fn quote_signed(
+    s1: &[u8],
+    pck_key: &KeyPair,
+    chain: &[&[u8]],
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let q = quote::parse(s1).unwrap();
     let att = SigningKey::from_slice(&[0x42; 32]).unwrap();
     let att_pub = att.verifying_key().to_encoded_point(false);
@@ -197,9 +233,10 @@ pub fn quote_with(w: &World, s1: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<
     let mut rd = Sha256::digest([att_xy, &auth[..]].concat()).to_vec();
     rd.resize(64, 0);
     qe[320..384].copy_from_slice(&rd);
-    let chain = format!("{}{}{}", w.pck.pem, w.pck_ca.pem, w.root.pem).into_bytes();
+    let chain: String = chain.iter().map(|d| pem(d)).collect();
+    let chain = chain.into_bytes();
     let mut inner = qe.clone();
-    inner.extend(raw_sig(&signer(&w.pck.key), &qe));
+    inner.extend(raw_sig(&signer(pck_key), &qe));
     inner.extend((auth.len() as u16).to_le_bytes());
     inner.extend(auth);
     inner.extend(5u16.to_le_bytes());
@@ -218,6 +255,21 @@ pub fn quote_with(w: &World, s1: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<
     out
 }
 
+/// One certificate as PEM.
+pub fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
 pub fn collateral_for(
     w: &World,
     s1_bundle: &[u8],
@@ -231,7 +283,9 @@ pub fn collateral_for(
         qe_identity_signature: raw_sig(&k, s1.qe_identity_json.as_bytes()),
         tcb_info_json: s1.tcb_info_json,
         qe_identity_json: s1.qe_identity_json,
-        tcb_signing_chain: vec![w.tcb.der.clone(), w.root.der.clone()],
+        tcb_info_chain: vec![w.tcb.der.clone(), w.root.der.clone()],
+        qe_identity_chain: vec![w.tcb.der.clone(), w.root.der.clone()],
+        pck_crl_chain: None,
         root_ca_crl: root_crl,
         pck_crl,
     }
@@ -259,27 +313,16 @@ pub fn world(fmspc: [u8; 6]) -> World {
 
 /// `c` as a dcap-qvl QuoteCollateralV3 JSON bundle (what `--collateral` reads).
 pub fn bundle_json(c: &Collateral) -> String {
-    let pem = |der: &Vec<u8>| {
-        use base64::Engine;
-        let b = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = b
-            .as_bytes()
-            .chunks(64)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            lines.join("\n")
-        )
-    };
     serde_json::json!({
         "tcb_info": c.tcb_info_json,
         "tcb_info_signature": hex::encode(&c.tcb_info_signature),
         "qe_identity": c.qe_identity_json,
         "qe_identity_signature": hex::encode(&c.qe_identity_signature),
-        "tcb_info_issuer_chain": c.tcb_signing_chain.iter().map(pem).collect::<String>(),
+        "tcb_info_issuer_chain": c.tcb_info_chain.iter().map(|d| pem(d)).collect::<String>(),
+        "qe_identity_issuer_chain": c.qe_identity_chain.iter().map(|d| pem(d)).collect::<String>(),
         "root_ca_crl": hex::encode(&c.root_ca_crl),
         "pck_crl": hex::encode(&c.pck_crl),
+        "pck_crl_issuer_chain": c.pck_crl_chain.as_ref().map(|ch| ch.iter().map(|d| pem(d)).collect::<String>()),
     })
     .to_string()
 }
