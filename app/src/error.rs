@@ -27,6 +27,9 @@ pub enum Error {
         /// Digest of the file.
         found: String,
     },
+    /// The prompt could not be read before the task's deadline.
+    #[error("time budget: {0}")]
+    TimeBudget(String),
     /// The output directory cannot be written.
     #[error("output: {0}")]
     Output(String),
@@ -36,6 +39,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message without the kind's prefix (`invalid parameter: `, …).
+    pub fn message(&self) -> String {
+        let full = self.to_string();
+        match full.split_once(": ") {
+            Some((_, rest)) if !matches!(self, Error::Engine(_) | Error::ModelDigest { .. }) => {
+                rest.to_string()
+            }
+            _ => full,
+        }
+    }
+
     /// A stable, machine-readable name for the kind of error (`result.json` `error.kind`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -43,6 +57,7 @@ impl Error {
             Error::Prompt(_) => "prompt",
             Error::Input(_) => "input",
             Error::ModelDigest { .. } => "model-digest",
+            Error::TimeBudget(_) => "time-budget",
             Error::Output(_) => "output",
             Error::Engine(e) => e.kind(),
         }

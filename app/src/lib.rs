@@ -14,6 +14,8 @@
 //! - [`result`]: `result.json` and `metrics.json`.
 //! - [`attest`]: the TDX quote over the result's claims, where the platform offers one.
 //! - [`run`]: one task, as numbered steps, always ending with a written result.
+//! - [`sandbox`]: the model's chat template rendered in a child process with bounded memory
+//!   and time.
 //! - [`log`]: events with digests and counts, never confidential text.
 //! - [`error`]: the one [`Error`] type.
 #![deny(missing_docs)]
@@ -25,6 +27,7 @@ pub mod log;
 pub mod params;
 pub mod result;
 pub mod run;
+pub mod sandbox;
 
 pub use error::Error;
 

@@ -86,6 +86,10 @@ fn parse_sha256(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    // The chat template's sandbox (app::sandbox) is this binary with one hidden argument.
+    if std::env::args_os().nth(1).as_deref() == Some(app::sandbox::CHILD_ARG.as_ref()) {
+        return ExitCode::from(app::sandbox::child());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

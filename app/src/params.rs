@@ -77,6 +77,8 @@ pub struct Args {
     pub system: Option<String>,
     /// Generation parameters.
     pub gen: GenParams,
+    /// The keys given, in order.
+    pub given: Vec<String>,
 }
 
 /// Parses Cmd arguments. `key=value` with a known key sets a parameter; an argument that is
@@ -89,58 +91,17 @@ pub struct Args {
 pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Args, Error> {
     let mut out = Args::default();
     let mut free: Vec<&str> = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
     for arg in args {
         let arg = arg.as_ref();
         let Some((key, value)) = arg.split_once('=').filter(|(k, _)| is_key(k)) else {
             free.push(arg);
             continue;
         };
-        if !KNOWN.contains(&key) {
-            return Err(Error::Param(format!(
-                "unknown parameter {key:?} (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
-        if seen.contains(&key) {
+        if out.given.iter().any(|g| g == key) {
             return Err(Error::Param(format!("parameter {key:?} is given twice")));
         }
-        seen.push(key);
-        let g = &mut out.gen;
-        match key {
-            "prompt" => out.prompt = Some(value.to_string()),
-            "system" => out.system = Some(value.to_string()),
-            "max_tokens" => g.max_tokens = int(key, value, 1, 32768)?,
-            "temperature" => g.temperature = float(key, value, 0.0, 2.0)?,
-            "top_p" => {
-                g.top_p = float(key, value, 0.0, 1.0)?;
-                if g.top_p == 0.0 {
-                    return Err(Error::Param("top_p must be greater than 0".into()));
-                }
-            }
-            "seed" => {
-                g.seed = value.parse().map_err(|_| {
-                    Error::Param(format!(
-                        "seed must be an integer from 0 to {}, got {value:?}",
-                        u64::MAX
-                    ))
-                })?
-            }
-            "template" => {
-                g.template = match value {
-                    "chat" => Mode::Chat,
-                    "raw" => Mode::Raw,
-                    _ => {
-                        return Err(Error::Param(format!(
-                            "template must be \"chat\" or \"raw\", got {value:?}"
-                        )))
-                    }
-                }
-            }
-            "context" => g.context = int(key, value, 16, 131072)?,
-            "time_budget" => g.time_budget = int(key, value, 1, 86400)?,
-            _ => unreachable_key(key)?,
-        }
+        set(&mut out, key, value)?;
+        out.given.push(key.to_string());
     }
     if !free.is_empty() {
         if out.prompt.is_some() {
@@ -150,12 +111,95 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Args, Error> {
         }
         out.prompt = Some(free.join(" "));
     }
+    check(&out)?;
+    Ok(out)
+}
+
+/// Adds the system prompt and parameters a protected dataset carries (confidential: they do
+/// not appear on chain). A parameter given both there and in the arguments is an error.
+///
+/// # Errors
+/// [`Error::Param`] for a parameter given twice or a value out of range.
+pub fn apply_protected(
+    out: &mut Args,
+    system: Option<String>,
+    params: &[(String, String)],
+) -> Result<(), Error> {
+    if let Some(s) = system {
+        if out.system.is_some() {
+            return Err(Error::Param(
+                "system is given both in the arguments and in the protected data".into(),
+            ));
+        }
+        out.system = Some(s);
+    }
+    for (key, value) in params {
+        if out.given.iter().any(|g| g == key) {
+            return Err(Error::Param(format!(
+                "parameter {key:?} is given both in the arguments and in the protected data"
+            )));
+        }
+        set(out, key, value)
+            .map_err(|e| Error::Param(format!("{} (in the protected data)", e.message())))?;
+        out.given.push(key.clone());
+    }
+    check(out)
+}
+
+/// Rules across parameters.
+fn check(out: &Args) -> Result<(), Error> {
     if out.gen.template == Mode::Raw && out.system.is_some() {
         return Err(Error::Param(
             "system cannot be used with template=raw".into(),
         ));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Sets one parameter from its text.
+fn set(out: &mut Args, key: &str, value: &str) -> Result<(), Error> {
+    if !KNOWN.contains(&key) {
+        return Err(Error::Param(format!(
+            "unknown parameter {key:?} (known: {})",
+            KNOWN.join(", ")
+        )));
+    }
+    let g = &mut out.gen;
+    match key {
+        "prompt" => out.prompt = Some(value.to_string()),
+        "system" => out.system = Some(value.to_string()),
+        "max_tokens" => g.max_tokens = int(key, value, 1, 32768)?,
+        "temperature" => g.temperature = float(key, value, 0.0, 2.0)?,
+        "top_p" => {
+            g.top_p = float(key, value, 0.0, 1.0)?;
+            if g.top_p == 0.0 {
+                return Err(Error::Param("top_p must be greater than 0".into()));
+            }
+        }
+        "seed" => {
+            g.seed = value.parse().map_err(|_| {
+                Error::Param(format!(
+                    "seed must be an integer from 0 to {}, got {value:?}",
+                    u64::MAX
+                ))
+            })?
+        }
+        "template" => {
+            g.template = match value {
+                "chat" => Mode::Chat,
+                "raw" => Mode::Raw,
+                _ => {
+                    return Err(Error::Param(format!(
+                        "template must be \"chat\" or \"raw\", got {value:?}"
+                    )))
+                }
+            }
+        }
+        "context" => g.context = int(key, value, 16, 131072)?,
+        "time_budget" => g.time_budget = int(key, value, 1, 86400)?,
+        _ => unreachable_key(key)?,
+    }
+    Ok(())
 }
 
 /// A parameter name: lowercase ASCII letters and underscores. Anything else before `=` is
@@ -210,6 +254,26 @@ mod tests {
         assert_eq!(a.prompt.as_deref(), Some("a=b"));
         assert_eq!(a.system.as_deref(), Some("be brief"));
         assert_eq!(parse::<&str>(&[]).unwrap(), Args::default());
+        let mut a = parse(&["max_tokens=7"]).unwrap();
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        apply_protected(
+            &mut a,
+            Some("be brief".into()),
+            &[p("seed", "9"), p("temperature", "0.25")],
+        )
+        .unwrap();
+        assert_eq!(
+            (a.gen.seed, a.gen.temperature, a.gen.max_tokens),
+            (9, 0.25, 7)
+        );
+        assert_eq!(a.system.as_deref(), Some("be brief"));
+        let e = apply_protected(&mut a, None, &[p("max_tokens", "8")]).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("given both in the arguments and in the protected data"));
+        let mut a = parse::<&str>(&[]).unwrap();
+        let e = apply_protected(&mut a, None, &[p("max_tokens", "0")]).unwrap_err();
+        assert!(e.to_string().contains("(in the protected data)"), "{e}");
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct PromptRecord {
     pub sha256: String,
     /// sha256 of the system prompt, if one was given.
     pub system_sha256: Option<String>,
+    /// For protected data: the names of the fields read (never their values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 
 /// The model file.

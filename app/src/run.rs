@@ -41,10 +41,11 @@ pub struct Options {
     pub memory_budget: u64,
 }
 
-/// Exit status: the task ran and its result was written.
+/// Exit status: a result was written, an answer or an error record. A worker publishes the
+/// result (and the app's stdout/stderr) only when the app exits 0; older workers mark any
+/// other status `APP_COMPUTE_FAILED` and contribute nothing, which would lose the very result
+/// that explains a failure.
 pub const EXIT_OK: u8 = 0;
-/// Exit status: the task failed; an error result was written.
-pub const EXIT_FAILED: u8 = 1;
 /// Exit status: no result could be written at all (output directory unusable).
 pub const EXIT_NO_OUTPUT: u8 = 2;
 
@@ -56,7 +57,13 @@ pub fn run(opts: &Options, env: &Env) -> u8 {
 
     // Step 1: the output directory must be writable before any work is done.
     let out = match opts.out.clone().or_else(|| env.iexec_out()) {
-        None => None,
+        None => {
+            eprintln!(
+                "note: neither --out nor IEXEC_OUT is set: no result.json will be written \
+                 (the answer is only printed)"
+            );
+            None
+        }
         Some(dir) => match OutDir::open(dir) {
             Ok(o) => Some(o),
             Err(e) => {
@@ -109,10 +116,11 @@ pub fn run(opts: &Options, env: &Env) -> u8 {
 
     // Last step: write everything, even after a failure.
     let Some(out) = out else {
+        // Nowhere to write (no --out, no IEXEC_OUT): said when the run started.
         return if outcome.is_ok() {
             EXIT_OK
         } else {
-            EXIT_FAILED
+            EXIT_NO_OUTPUT
         };
     };
     // The quote binds every claim of result.json; it is asked for last, once they are final.
@@ -144,11 +152,7 @@ pub fn run(opts: &Options, env: &Env) -> u8 {
                 json!({ "file": RESULT_FILE, "sha256": digest, "computed": COMPUTED_FILE,
                         "status": task.result.status }),
             );
-            if outcome.is_ok() {
-                EXIT_OK
-            } else {
-                EXIT_FAILED
-            }
+            EXIT_OK
         }
     }
 }
@@ -173,20 +177,33 @@ impl Task {
     fn run(&mut self, opts: &Options, env: &Env, started: Instant) -> Result<(), Error> {
         // Step 2: what is running.
         self.identify();
-        // Step 3: parameters and prompt. Only digests of the prompt are ever logged.
-        let args = params::parse(&opts.params)?;
+        // Step 3: parameters and prompt (a protected dataset may add the system prompt and
+        // parameters). Only digests of the prompt are ever logged.
+        let mut args = params::parse(&opts.params)?;
         self.result.parameters = Some(args.gen.clone());
-        let prompt = self.prompt(args.prompt.clone(), args.system.as_deref(), env)?;
+        let input = iexec::resolve_prompt(args.prompt.take(), env)?;
+        params::apply_protected(&mut args, input.system.clone(), &input.params)?;
+        self.result.parameters = Some(args.gen.clone());
+        let prompt = self.prompt(input, args.system.as_deref());
         // Step 4: the model file must be the pinned one, checked before it is parsed.
         let file = self.open_pinned_model(opts)?;
         // Step 5: parse, build the tokenizer, check the budget, load the weights.
         let mut m = self.load(opts, &args.gen, file)?;
         // Step 6: the prompt as tokens, which must leave room for at least one more.
-        let p = self.tokenize(opts, &m, &args, &prompt)?;
+        let deadline = started + std::time::Duration::from_secs(u64::from(args.gen.time_budget));
+        let p = self.tokenize(opts, &m, &args, &prompt, deadline)?;
         // Step 7: generate, streaming locally; stop at the deadline.
-        let g = self.generate(&mut m, &p, &args.gen, started);
+        let g = self.generate(&mut m, &p, &args.gen, deadline);
         // Step 8: the answer, split from the reasoning.
         self.record(&m.tok, &p, &g)?;
+        if g.prefilled < p.tokens.len() {
+            return Err(Error::TimeBudget(format!(
+                "the prompt's {} tokens cannot be read within time_budget={} s; give a \
+                 shorter prompt or a longer time_budget",
+                p.tokens.len(),
+                args.gen.time_budget
+            )));
+        }
         match (g.finish, g.error) {
             (FinishReason::Error, Some(e)) => Err(e.into()),
             _ => Ok(()),
@@ -206,25 +223,20 @@ impl Task {
     }
 
     /// Step 3: the prompt from its one source, recorded by digest.
-    fn prompt(
-        &mut self,
-        given: Option<String>,
-        system: Option<&str>,
-        env: &Env,
-    ) -> Result<String, Error> {
-        let (prompt, source) = iexec::resolve_prompt(given, env)?;
+    fn prompt(&mut self, input: iexec::Input, system: Option<&str>) -> String {
         let record = PromptRecord {
-            source,
-            sha256: sha256_hex(prompt.as_bytes()),
+            source: input.source,
+            sha256: sha256_hex(input.prompt.as_bytes()),
             system_sha256: system.map(|s| sha256_hex(s.as_bytes())),
+            fields: input.fields,
         };
         self.log.event(
             "prompt",
-            json!({ "source": source, "confidential": source.confidential(),
-                    "sha256": record.sha256 }),
+            json!({ "source": input.source, "confidential": input.source.confidential(),
+                    "sha256": record.sha256, "fields": record.fields }),
         );
         self.result.prompt = Some(record);
-        Ok(prompt)
+        input.prompt
     }
 
     /// Step 4: opens the model file and checks its sha256 against the pin.
@@ -235,7 +247,18 @@ impl Task {
             path: shown.clone(),
             reason: e.to_string(),
         };
-        let mut file = std::fs::File::open(&opts.model).map_err(file_error)?;
+        let mut file = std::fs::File::open(&opts.model).map_err(|e| {
+            let mut err = file_error(e);
+            if let engine::Error::ModelFile { reason, .. } = &mut err {
+                if opts.model.as_os_str() == crate::DEFAULT_MODEL_PATH {
+                    reason.push_str(
+                        " (the default path inside the image; elsewhere give --model PATH, and \
+                         --model-sha256 HEX for another model than the pinned one)",
+                    );
+                }
+            }
+            err
+        })?;
         self.log
             .event("model-hash", json!({ "file": self.result.model.file }));
         let found = sha256_reader(&mut file).map_err(file_error)?;
@@ -319,13 +342,15 @@ impl Task {
         m: &Loaded,
         args: &params::Args,
         prompt: &str,
+        deadline: Instant,
     ) -> Result<Prompt, Error> {
-        let p = template::build(
+        let p = template::build_with(
             args.gen.template,
             m.chat_template.as_deref(),
             &m.tok,
             args.system.as_deref(),
             prompt,
+            |t, bos, eos, system| crate::sandbox::render(t, bos, eos, system, deadline),
         )?;
         self.result.usage.prompt_tokens = p.tokens.len();
         let context = m.model.context;
@@ -357,9 +382,8 @@ impl Task {
         m: &mut Loaded,
         p: &Prompt,
         gen: &GenParams,
-        started: Instant,
+        deadline: Instant,
     ) -> Generation {
-        let deadline = started + std::time::Duration::from_secs(u64::from(gen.time_budget));
         let mut stream = Stream::new(!self.log.is_json());
         let tok = &m.tok;
         let g = generate::generate(
@@ -368,7 +392,7 @@ impl Task {
             &gen.sampling(),
             gen.max_tokens as usize,
             &tok.end_of_generation,
-            || Instant::now() >= deadline,
+            |need| Instant::now() + need >= deadline,
             |t| stream.push(tok, t),
         );
         stream.finish();

@@ -1,6 +1,7 @@
 //! Shared helpers: the models (from `gguf_synth::testing`), running the binary.
 
 use serde_json::Value;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,4 +38,95 @@ pub fn run_app(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
 pub fn read_json(p: &Path) -> Value {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// A worker-like layout: `in/`, `out/`, and the variables pointing at them.
+pub struct Worker {
+    pub dir: PathBuf,
+    pub env: Vec<(&'static str, OsString)>,
+}
+
+impl Worker {
+    pub fn new(tag: &str) -> Self {
+        let dir = tempdir(tag);
+        std::fs::create_dir_all(dir.join("in")).unwrap();
+        let env = vec![
+            ("IEXEC_IN", dir.join("in").into_os_string()),
+            ("IEXEC_OUT", dir.join("out").into_os_string()),
+            (
+                "IEXEC_TASK_ID",
+                OsString::from(format!("0x{}", "ab".repeat(32))),
+            ),
+            ("IEXEC_INPUT_FILES_NUMBER", OsString::from("0")),
+            ("IEXEC_DATASET_FILENAME", OsString::new()),
+        ];
+        Self { dir, env }
+    }
+
+    pub fn set(&mut self, k: &'static str, v: impl Into<OsString>) -> &mut Self {
+        self.env.retain(|(x, _)| *x != k);
+        self.env.push((k, v.into()));
+        self
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.join("out")
+    }
+
+    /// Runs the app on the small model with the worker's environment.
+    pub fn run(&self, extra: &[&str]) -> Run {
+        let model = smollm2();
+        let mut args = vec![
+            "--model",
+            model.to_str().unwrap(),
+            "--model-sha256",
+            SMOLLM2_SHA256,
+        ];
+        args.extend_from_slice(extra);
+        let env: Vec<(&str, &OsStr)> = self.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        let o = run_app(&args, &env);
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8(o.stdout).unwrap(),
+            stderr: String::from_utf8(o.stderr).unwrap(),
+            out: self.out(),
+        }
+    }
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub out: PathBuf,
+}
+
+impl Run {
+    pub fn result(&self) -> Value {
+        read_json(&self.out.join("result.json"))
+    }
+    pub fn computed(&self) -> Value {
+        read_json(&self.out.join("computed.json"))
+    }
+    /// The app failed cleanly: exit 0 (a worker publishes the result only then),
+    /// `computed.json` with an error message naming the problem, an error `result.json` of
+    /// the given kind, and an `error:` line on stderr.
+    pub fn assert_error(&self, kind: &str, message: &str) {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        let c = self.computed();
+        let msg = c["error-message"].as_str().unwrap();
+        assert!(
+            msg.contains(message),
+            "error-message {msg:?} lacks {message:?}"
+        );
+        assert_eq!(c["deterministic-output-path"], "/iexec_out/result.json");
+        let r = self.result();
+        assert_eq!(r["status"], "error");
+        assert_eq!(r["error"]["kind"], kind, "{r}");
+        assert!(
+            self.stderr.contains(&format!("error: {msg}")),
+            "stderr: {}",
+            self.stderr
+        );
+    }
 }

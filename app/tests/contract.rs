@@ -4,104 +4,11 @@
 
 use crate::common::*;
 use serde_json::Value;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const SECRET: &str = "Confidential: the launch code is TANGERINE-42. Summarise it.";
-
-/// A worker-like layout: `in/`, `out/`, and the variables pointing at them.
-struct Worker {
-    dir: PathBuf,
-    env: Vec<(&'static str, OsString)>,
-}
-
-impl Worker {
-    fn new(tag: &str) -> Self {
-        let dir = tempdir(tag);
-        std::fs::create_dir_all(dir.join("in")).unwrap();
-        let env = vec![
-            ("IEXEC_IN", dir.join("in").into_os_string()),
-            ("IEXEC_OUT", dir.join("out").into_os_string()),
-            (
-                "IEXEC_TASK_ID",
-                OsString::from(format!("0x{}", "ab".repeat(32))),
-            ),
-            ("IEXEC_INPUT_FILES_NUMBER", OsString::from("0")),
-            ("IEXEC_DATASET_FILENAME", OsString::new()),
-        ];
-        Self { dir, env }
-    }
-
-    fn set(&mut self, k: &'static str, v: impl Into<OsString>) -> &mut Self {
-        self.env.retain(|(x, _)| *x != k);
-        self.env.push((k, v.into()));
-        self
-    }
-
-    fn out(&self) -> PathBuf {
-        self.dir.join("out")
-    }
-
-    /// Runs the app on the small model with the worker's environment.
-    fn run(&self, extra: &[&str]) -> Run {
-        let model = smollm2();
-        let mut args = vec![
-            "--model",
-            model.to_str().unwrap(),
-            "--model-sha256",
-            SMOLLM2_SHA256,
-        ];
-        args.extend_from_slice(extra);
-        let env: Vec<(&str, &OsStr)> = self.env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-        let o = run_app(&args, &env);
-        Run {
-            code: o.status.code(),
-            stdout: String::from_utf8(o.stdout).unwrap(),
-            stderr: String::from_utf8(o.stderr).unwrap(),
-            out: self.out(),
-        }
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    out: PathBuf,
-}
-
-impl Run {
-    fn result(&self) -> Value {
-        read_json(&self.out.join("result.json"))
-    }
-    fn computed(&self) -> Value {
-        read_json(&self.out.join("computed.json"))
-    }
-    /// The app failed cleanly: exit 1, `computed.json` with an error message naming the
-    /// problem, an error `result.json` of the given kind, and an `error:` line on stderr.
-    fn assert_error(&self, kind: &str, message: &str) {
-        assert_eq!(self.code, Some(1), "stderr: {}", self.stderr);
-        let c = self.computed();
-        let msg = c["error-message"].as_str().unwrap();
-        assert!(
-            msg.contains(message),
-            "error-message {msg:?} lacks {message:?}"
-        );
-        assert_eq!(
-            c["deterministic-output-path"],
-            self.out.join("result.json").to_str().unwrap()
-        );
-        let r = self.result();
-        assert_eq!(r["status"], "error");
-        assert_eq!(r["error"]["kind"], kind, "{r}");
-        assert!(
-            self.stderr.contains(&format!("error: {msg}")),
-            "stderr: {}",
-            self.stderr
-        );
-    }
-}
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -150,10 +57,8 @@ fn worker_run_with_a_requester_secret_writes_the_contract_files_and_leaks_nothin
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
 
     let c = run.computed();
-    assert_eq!(
-        c["deterministic-output-path"],
-        run.out.join("result.json").to_str().unwrap()
-    );
+    // The path the post-compute reads, where it mounts this directory.
+    assert_eq!(c["deterministic-output-path"], "/iexec_out/result.json");
     assert!(c.get("error-message").is_none());
 
     let r = run.result();
@@ -338,12 +243,14 @@ fn reasoning_model_output_is_split_at_think() {
 #[test]
 fn running_out_of_time_still_writes_the_partial_answer() {
     let w = Worker::new("budget");
+    // Enough time to load and read the prompt, not to write 32768 tokens.
     let run = w.run(&[
-        "time_budget=1",
+        "time_budget=5",
         "max_tokens=32768",
         "context=4096",
         "temperature=0",
-        "Count to ten thousand.",
+        "template=raw",
+        "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let r = run.result();

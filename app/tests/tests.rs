@@ -2,5 +2,6 @@
 //! binary (`autotests = false`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adversarial;
 mod common;
 mod contract;

@@ -63,7 +63,36 @@ impl Error {
 }
 
 impl From<candle_core::Error> for Error {
+    /// candle attaches a backtrace to its errors when `RUST_BACKTRACE` is set; the message
+    /// goes into `result.json`, whose bytes must not depend on the environment, so the
+    /// backtrace is dropped.
     fn from(e: candle_core::Error) -> Self {
-        Error::Inference(e.to_string())
+        Error::Inference(without_backtrace(e))
+    }
+}
+
+fn without_backtrace(e: candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        E::Context { inner, context } => format!("{context}\n{}", without_backtrace(*inner)),
+        E::WithPath { inner, path } => format!("path: {path:?} {}", without_backtrace(*inner)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_lose_their_backtraces() {
+        let bt = candle_core::Error::Msg("boom".into());
+        let with = candle_core::Error::WithBacktrace {
+            inner: Box::new(bt),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        }
+        .context("loading");
+        assert_eq!(Error::from(with).to_string(), "inference: loading\nboom");
     }
 }

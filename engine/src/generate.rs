@@ -24,6 +24,10 @@ pub enum FinishReason {
     Error,
 }
 
+/// Prompt tokens fed to the model per call. Between chunks the deadline is asked again, so a
+/// long prompt cannot run past it; our engine gives the same bits for any split (tested).
+pub const PREFILL_CHUNK: usize = 128;
+
 /// The outcome of a generation, complete or not.
 #[derive(Debug)]
 pub struct Generation {
@@ -33,15 +37,22 @@ pub struct Generation {
     pub finish: FinishReason,
     /// The engine error, when `finish` is [`FinishReason::Error`].
     pub error: Option<Error>,
+    /// Prompt tokens read: all of them, unless time ran out first.
+    pub prefilled: usize,
     /// Time spent on the prompt.
     pub prefill: Duration,
     /// Time spent generating after the prompt.
     pub decode: Duration,
 }
 
-/// Generates a continuation of `prompt`. `out_of_time` is asked before each new token (the
-/// caller compares the clock with its deadline); `on_token` sees each token as it is produced.
-/// Engine failures do not lose the tokens already generated: they come back in the
+/// Generates a continuation of `prompt`, at most `max_tokens`.
+///
+/// `out_of_time(need)` is asked before each prompt chunk and each new token, with the time
+/// the work ahead is expected to take (for the prompt, the rest of it at the speed of the
+/// chunks so far; for a token, zero): the caller answers whether that would run past its
+/// deadline. A prompt that cannot be read in time stops early, with
+/// [`Generation::prefilled`] short of the prompt. `on_token` sees each token as it is
+/// produced. Engine failures do not lose the tokens already generated: they come back in the
 /// [`Generation`] with [`FinishReason::Error`].
 pub fn generate(
     model: &mut Model,
@@ -49,7 +60,7 @@ pub fn generate(
     sampling: &Settings,
     max_tokens: usize,
     end_of_generation: &[u32],
-    mut out_of_time: impl FnMut() -> bool,
+    mut out_of_time: impl FnMut(Duration) -> bool,
     mut on_token: impl FnMut(u32),
 ) -> Generation {
     let mut sampler = Sampler::new(sampling);
@@ -57,22 +68,38 @@ pub fn generate(
         tokens: Vec::new(),
         finish: FinishReason::Length,
         error: None,
+        prefilled: 0,
         prefill: Duration::ZERO,
         decode: Duration::ZERO,
     };
     let start = Instant::now();
-    let mut logits = match model.forward(prompt, 0) {
-        Ok(l) => l,
-        Err(e) => {
-            g.finish = FinishReason::Error;
-            g.error = Some(e);
+    let mut logits = Vec::new();
+    for chunk in prompt.chunks(PREFILL_CHUNK) {
+        let left = prompt.len() - g.prefilled;
+        let need = match g.prefilled {
+            0 => Duration::ZERO,
+            done => start.elapsed().mul_f64(left as f64 / done as f64),
+        };
+        if out_of_time(need) {
+            g.finish = FinishReason::Time;
+            g.prefill = start.elapsed();
             return g;
         }
-    };
+        match model.forward(chunk, g.prefilled) {
+            Ok(l) => logits = l,
+            Err(e) => {
+                g.finish = FinishReason::Error;
+                g.error = Some(e);
+                g.prefill = start.elapsed();
+                return g;
+            }
+        }
+        g.prefilled += chunk.len();
+    }
     g.prefill = start.elapsed();
     let start = Instant::now();
     loop {
-        if out_of_time() {
+        if out_of_time(Duration::ZERO) {
             g.finish = FinishReason::Time;
             break;
         }

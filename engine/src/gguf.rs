@@ -23,6 +23,14 @@ const MAX_DIMS: u32 = 4;
 const MAX_ARRAY_DEPTH: u32 = 2;
 /// Largest single tensor we accept: 16 GiB. Anything larger is not a model this app can run.
 const MAX_TENSOR_BYTES: u64 = 16 << 30;
+/// Most metadata values (array elements counted one by one). Each takes about 32 bytes in
+/// memory whatever its size in the file (a one-byte element too), so the count is bounded
+/// before the memory budget can be checked: 4 Mi values, about 128 MiB. A real model has
+/// about 460 Ki (DeepSeek-R1's 152 Ki tokens, 151 Ki merges, 152 Ki token types).
+pub const MAX_METADATA_VALUES: u64 = 4 << 20;
+/// Most bytes of strings in the header (keys, values, tensor names): 256 MiB; a real model
+/// has a few MiB.
+pub const MAX_STRING_BYTES: u64 = 256 << 20;
 
 /// A parsed GGUF header: candle's content plus the file size it was checked against.
 #[derive(Debug)]
@@ -45,6 +53,8 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<Gguf, Error> {
         inner: reader,
         pos: 0,
         len: file_size,
+        values: 0,
+        string_bytes: 0,
     };
 
     // Step 1: magic and version.
@@ -204,11 +214,14 @@ fn io_err(e: std::io::Error) -> Error {
     Error::Gguf(format!("read failed: {e}"))
 }
 
-/// A reader that knows how many bytes are left and refuses to read past them.
+/// A reader that knows how many bytes are left and refuses to read past them, and counts
+/// the values and string bytes it has made.
 struct Bounded<'a, R> {
     inner: &'a mut R,
     pos: u64,
     len: u64,
+    values: u64,
+    string_bytes: u64,
 }
 
 impl<R: Read> Bounded<'_, R> {
@@ -242,6 +255,12 @@ impl<R: Read> Bounded<'_, R> {
     fn string(&mut self) -> Result<String, Error> {
         let n = self.u64()?;
         self.need(n)?;
+        self.string_bytes = self.string_bytes.saturating_add(n);
+        if self.string_bytes > MAX_STRING_BYTES {
+            return Err(gguf(format!(
+                "more than {MAX_STRING_BYTES} bytes of strings in the header"
+            )));
+        }
         let mut v = vec![0u8; n as usize];
         self.inner.read_exact(&mut v).map_err(io_err)?;
         self.pos = self.pos.saturating_add(n);
@@ -254,6 +273,12 @@ impl<R: Read> Bounded<'_, R> {
 
     /// Reads one metadata value of GGUF type `ty` (`enum gguf_type`).
     fn value(&mut self, ty: u32, depth: u32) -> Result<Value, Error> {
+        self.values = self.values.saturating_add(1);
+        if self.values > MAX_METADATA_VALUES {
+            return Err(gguf(format!(
+                "more than {MAX_METADATA_VALUES} metadata values"
+            )));
+        }
         Ok(match ty {
             0 => Value::U8(u8::from_le_bytes(self.bytes()?)),
             1 => Value::I8(i8::from_le_bytes(self.bytes()?)),
@@ -274,8 +299,14 @@ impl<R: Read> Bounded<'_, R> {
                 }
                 let elem_ty = self.u32()?;
                 let n = self.u64()?;
-                // Every element takes at least one byte: refuse counts the file cannot hold.
+                // Every element takes at least one byte: refuse counts the file cannot hold,
+                // or the value budget cannot.
                 self.need(n)?;
+                if self.values.saturating_add(n) > MAX_METADATA_VALUES {
+                    return Err(gguf(format!(
+                        "an array of {n} values: more than {MAX_METADATA_VALUES} metadata values"
+                    )));
+                }
                 let mut items = Vec::new();
                 for _ in 0..n {
                     items.push(self.value(elem_ty, depth.saturating_add(1))?);
@@ -396,6 +427,19 @@ mod tests {
             (one_tensor(&[32], 0, 3, 200), "not aligned"),
             (one_tensor(&[0], 0, 0, 0), "dimension 0"),
             (one_tensor(&[1, 1, 1, 1, 1], 0, 0, 64), "5 dimensions"),
+            (
+                // 8 Mi one-byte elements: 8 MiB in the file, 256 MiB once read.
+                {
+                    let mut h = header(0, 1);
+                    string(&mut h, "k");
+                    h.extend_from_slice(&9u32.to_le_bytes());
+                    h.extend_from_slice(&0u32.to_le_bytes());
+                    h.extend_from_slice(&(8u64 << 20).to_le_bytes());
+                    h.resize(h.len() + (8 << 20), 0);
+                    h
+                },
+                "more than 4194304 metadata values",
+            ),
         ];
         for (bytes, want) in cases {
             let got = err(bytes);

@@ -11,8 +11,9 @@
 //! - candle only: the token embedding expanded to f32 (`n_vocab × n_embd × 4`);
 //! - the KV cache for the whole context (`2 × layers × context × kv_heads × head_dim`), f32
 //!   plus one layer's copy while it grows with candle, f16 preallocated with ours;
-//! - for the prompt, processed in one batch: attention scores and probabilities (`2 × heads ×
-//!   P × P × 4`) and the feed-forward activations (`3 × P × n_ff × 4`), plus the logits;
+//! - for the prompt, fed in chunks of Q = min(P, 128) tokens: attention scores and
+//!   probabilities (`2 × heads × Q × P × 4`) and the feed-forward activations
+//!   (`3 × Q × n_ff × 4`), plus the logits;
 //! - a fixed allowance for the binary, tokenizer and allocator slack.
 
 use crate::forward::Engine;
@@ -70,13 +71,16 @@ pub fn estimate(
         Engine::Own => (2, 0, 0, tensor_bytes.saturating_add(tensor_bytes / 32)),
     };
     let kv_layer = 2 * u(context) * u(hp.n_head_kv) * head_dim * kv_bytes;
+    // The prompt is fed in chunks (generate::PREFILL_CHUNK): each chunk's queries attend to
+    // every key so far.
     let p = u(prompt_tokens);
+    let q = p.min(u(crate::generate::PREFILL_CHUNK));
     Estimate {
         weights,
         embedding,
         kv_cache: kv_layer.saturating_mul(u(hp.n_layer) + growth),
-        prompt_scratch: (2 * u(hp.n_head) * p * p * 4)
-            .saturating_add(3 * p * u(hp.n_ff) * 4)
+        prompt_scratch: (2 * u(hp.n_head) * q * p * 4)
+            .saturating_add(3 * q * u(hp.n_ff) * 4)
             .saturating_add(u(hp.n_vocab) * 4 * 2),
         fixed: FIXED_BYTES,
     }

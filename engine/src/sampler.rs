@@ -1,4 +1,5 @@
-//! Choosing the next token from the logits: greedy (argmax) at temperature 0, else
+//! Choosing the next token from the logits: greedy (argmax) at temperature 0 (below
+//! [`GREEDY_BELOW`]), else
 //! temperature + top-p with candle's `LogitsProcessor`, seeded from the task's seed. The same
 //! logits, settings and seed give the same token sequence.
 
@@ -17,6 +18,12 @@ pub struct Settings {
     pub seed: u64,
 }
 
+/// Temperatures below this are greedy (argmax). Sampling divides the logits by the
+/// temperature; below about 1e-37 the quotient overflows f32 and the weights turn to NaN, and
+/// long before that the draw is argmax in all but exact ties. One stated rule is better than a
+/// failure somewhere in the range `temperature` accepts.
+pub const GREEDY_BELOW: f64 = 1e-4;
+
 /// A seeded sampler.
 pub struct Sampler {
     inner: LogitsProcessor,
@@ -25,7 +32,7 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler for `settings`.
     pub fn new(settings: &Settings) -> Self {
-        let sampling = if settings.temperature == 0.0 {
+        let sampling = if settings.temperature < GREEDY_BELOW {
             Sampling::ArgMax
         } else if settings.top_p >= 1.0 {
             Sampling::All {

@@ -43,6 +43,87 @@ pub enum Segment {
     User(String),
 }
 
+/// Instructions a chat template may run (minijinja fuel): real templates take a few thousand
+/// for one exchange; a loop that never ends stops here.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+/// Most bytes a rendered template may produce. The user's and system's text are not in it
+/// (placeholders stand for them), so a real one is a few hundred bytes.
+pub const MAX_TEMPLATE_OUTPUT: usize = 1 << 20;
+
+/// Renders `template` for one user message and, with `system`, a system message before it,
+/// with the generation prompt added: the text with placeholders where the messages go
+/// (see [`cut`]). Bounded in instructions ([`TEMPLATE_FUEL`]) and output
+/// ([`MAX_TEMPLATE_OUTPUT`]); a process that must survive any template (the app) runs this
+/// where memory is also bounded.
+///
+/// # Errors
+/// [`Error::Template`] if the template fails to parse or render, or exceeds a bound.
+pub fn render_marked(template: &str, bos: &str, eos: &str, system: bool) -> Result<String, Error> {
+    // Hugging Face renders chat templates with trim_blocks and lstrip_blocks on (and drops a
+    // final newline of the template source, as Jinja does); so does llama.cpp.
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    minijinja_contrib::add_to_environment(&mut env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
+    env.add_template("chat", template)
+        .map_err(|e| Error::Template(format!("cannot parse: {e}")))?;
+    let mut messages = Vec::new();
+    if system {
+        messages.push(context! { role => "system", content => SYSTEM_MARK });
+    }
+    messages.push(context! { role => "user", content => USER_MARK });
+    let mut out = Capped(Vec::new());
+    env.get_template("chat")
+        .and_then(|t| {
+            t.render_captured_to(
+                context! {
+                    messages => messages,
+                    add_generation_prompt => true,
+                    bos_token => bos,
+                    eos_token => eos,
+                },
+                &mut out,
+            )
+            .map(|_| ())
+        })
+        .map_err(|e| match e.kind() {
+            ErrorKind::OutOfFuel => Error::Template(format!(
+                "cannot render: more than {TEMPLATE_FUEL} instructions"
+            )),
+            _ if out.0.len() > MAX_TEMPLATE_OUTPUT => Error::Template(format!(
+                "cannot render: more than {MAX_TEMPLATE_OUTPUT} bytes of output"
+            )),
+            _ => Error::Template(format!("cannot render: {e}")),
+        })?;
+    String::from_utf8(out.0).map_err(|_| Error::Template("the output is not UTF-8".into()))
+}
+
+/// A writer that refuses to grow past [`MAX_TEMPLATE_OUTPUT`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len().saturating_add(buf.len()) > MAX_TEMPLATE_OUTPUT {
+            self.0.resize(MAX_TEMPLATE_OUTPUT + 1, 0);
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Renders `template` for one system (optional) and one user message, with the generation
 /// prompt added, and cuts the result into segments.
 ///
@@ -55,38 +136,19 @@ pub fn render(
     system: Option<&str>,
     user: &str,
 ) -> Result<Vec<Segment>, Error> {
-    // Hugging Face renders chat templates with trim_blocks and lstrip_blocks on (and drops a
-    // final newline of the template source, as Jinja does); so does llama.cpp.
-    let mut env = Environment::new();
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    minijinja_contrib::add_to_environment(&mut env);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function(
-        "raise_exception",
-        |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        },
-    );
-    env.add_template("chat", template)
-        .map_err(|e| Error::Template(format!("cannot parse: {e}")))?;
-    let mut messages = Vec::new();
-    if system.is_some() {
-        messages.push(context! { role => "system", content => SYSTEM_MARK });
-    }
-    messages.push(context! { role => "user", content => USER_MARK });
-    let out = env
-        .get_template("chat")
-        .and_then(|t| {
-            t.render(context! {
-                messages => messages,
-                add_generation_prompt => true,
-                bos_token => bos,
-                eos_token => eos,
-            })
-        })
-        .map_err(|e| Error::Template(format!("cannot render: {e}")))?;
+    cut(
+        &render_marked(template, bos, eos, system.is_some())?,
+        system,
+        user,
+    )
+}
 
+/// Cuts a rendered template ([`render_marked`]) at its placeholders into template text and
+/// the user's and system's text.
+///
+/// # Errors
+/// [`Error::Template`] if the rendered text dropped the user's or system's message.
+pub fn cut(out: &str, system: Option<&str>, user: &str) -> Result<Vec<Segment>, Error> {
     if !out.contains(USER_MARK) {
         return Err(Error::Template(
             "the template drops the user message".into(),
@@ -99,7 +161,7 @@ pub fn render(
     }
     // Cut at every placeholder, replacing it with the text it stands for.
     let mut segments = Vec::new();
-    let mut rest = out.as_str();
+    let mut rest = out;
     while let Some((at, mark)) = [USER_MARK, SYSTEM_MARK]
         .iter()
         .filter_map(|m| rest.find(m).map(|i| (i, *m)))
@@ -125,7 +187,7 @@ pub fn render(
     Ok(segments)
 }
 
-/// Builds the prompt tokens for `mode`.
+/// Builds the prompt tokens for `mode`, rendering the chat template in this process.
 ///
 /// # Errors
 /// [`Error::Template`] if the model has no chat template (chat mode) or it fails to render;
@@ -136,6 +198,22 @@ pub fn build(
     tok: &Tokenizer,
     system: Option<&str>,
     user: &str,
+) -> Result<Prompt, Error> {
+    build_with(mode, chat_template, tok, system, user, render_marked)
+}
+
+/// [`build`] with the renderer given: `render(template, bos, eos, with_system)` returns what
+/// [`render_marked`] returns (the app runs it in a child process with bounded memory).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with(
+    mode: Mode,
+    chat_template: Option<&str>,
+    tok: &Tokenizer,
+    system: Option<&str>,
+    user: &str,
+    render: impl FnOnce(&str, &str, &str, bool) -> Result<String, Error>,
 ) -> Result<Prompt, Error> {
     match mode {
         Mode::Raw => {
@@ -156,7 +234,8 @@ pub fn build(
             let name = |id: Option<u32>| id.and_then(|i| tok.decode(&[i]).ok()).unwrap_or_default();
             let bos = name(tok.bos);
             let eos = name(tok.end_of_generation.first().copied());
-            let segments = render(template, &bos, &eos, system, user)?;
+            let rendered = render(template, &bos, &eos, system.is_some())?;
+            let segments = cut(&rendered, system, user)?;
             let mut tokens = Vec::new();
             let mut last_template = "";
             for s in &segments {
@@ -242,6 +321,25 @@ mod tests {
                 Segment::Template("<|im_end|>\n<|im_start|>assistant".into()),
             ]
         );
+    }
+
+    #[test]
+    fn templates_that_never_end_or_grow_without_bound_are_stopped() {
+        let cases = [
+            (
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                "more than 1000000 instructions",
+            ),
+            ("{{ 'x' * 100000000 }}", "bytes of output"),
+            (
+                "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}",
+                "bytes of output",
+            ),
+        ];
+        for (t, want) in cases {
+            let e = render_marked(t, "", "", false).unwrap_err().to_string();
+            assert!(e.contains(want), "{t}: {e}");
+        }
     }
 
     #[test]

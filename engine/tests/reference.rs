@@ -181,7 +181,7 @@ fn greedy_generation_matches_llama_cpp_token_for_token() {
                 &GREEDY,
                 want.len(),
                 &tok.end_of_generation,
-                || false,
+                |_| false,
                 |_| {},
             );
             assert_eq!(g.finish, FinishReason::Length);
@@ -349,9 +349,10 @@ fn generation_stops_cleanly_when_out_of_time_keeping_the_tokens() {
         &GREEDY,
         100,
         &tok.end_of_generation,
-        || {
+        |_| {
+            // The first question is asked before the prompt, one more before each token.
             checks += 1;
-            checks > 5
+            checks > 6
         },
         |t| seen.push(t),
     );
@@ -376,7 +377,7 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
             &sampling,
             24,
             &tok.end_of_generation,
-            || false,
+            |_| false,
             |_| {},
         )
         .tokens
@@ -384,4 +385,37 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
     let a = run(7);
     assert_eq!(a, run(7));
     assert_ne!(a, run(8));
+}
+
+/// The determinism contract's batch rule: a prompt fed in one call, in chunks (the app feeds
+/// it in chunks so that it can stop at its deadline) or one token at a time gives the same
+/// logits, bit for bit, on our engine.
+#[test]
+fn a_prompt_fed_in_chunks_gives_the_bits_of_one_call() {
+    for path in [smollm2(), tiny_qwen2().to_path_buf()] {
+        let (mut m, _, _) = load_with(&path, 512, Engine::Own);
+        let vocab = m.hparams.n_vocab as u64;
+        let mut x = 7u64;
+        let prompt: Vec<u32> = (0..300)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((x >> 33) % vocab) as u32
+            })
+            .collect();
+        let whole = m.forward(&prompt, 0).unwrap();
+        for chunk in [128, 7, 1] {
+            let (mut m, _, _) = load_with(&path, 512, Engine::Own);
+            let mut last = Vec::new();
+            for (i, c) in prompt.chunks(chunk).enumerate() {
+                last = m.forward(c, i * chunk).unwrap();
+            }
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&last),
+                bits(&whole),
+                "{}: chunks of {chunk}",
+                path.display()
+            );
+        }
+    }
 }
