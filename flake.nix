@@ -75,9 +75,18 @@
 
       iexecJson = pkgs.writeShellScript "fill-iexec-json" ''
         set -eu
-        [ $# -ge 1 ] || { echo "usage: nix run .#iexec-json -- REGISTRY/NAME:TAG [--owner 0x...]" >&2; exit 2; }
+        [ $# -ge 3 ] || { echo "usage: nix run .#iexec-json -- REGISTRY/NAME:TAG --owner 0xYOUR_WALLET" >&2; exit 2; }
         image="$1"; shift
         ${ociImage}/bin/oci-image iexec-json --measurement ${image}/measurement.json \
+          --image "$image" "$@"
+      '';
+      # For the iapp CLI: a one-line Dockerfile FROM the pushed image by digest, and
+      # iapp.config.json (iapp deploy rebuilds it: another manifest digest; see README).
+      iappFiles = pkgs.writeShellScript "iapp-files" ''
+        set -eu
+        [ $# -ge 1 ] || { echo "usage: nix run .#iapp-files -- REGISTRY/NAME:TAG [--project NAME] [--out DIR]" >&2; exit 2; }
+        image="$1"; shift
+        ${ociImage}/bin/oci-image iapp --measurement ${image}/measurement.json \
           --image "$image" "$@"
       '';
     in
@@ -101,6 +110,10 @@
         iexec-json = {
           type = "app";
           program = "${iexecJson}";
+        };
+        iapp-files = {
+          type = "app";
+          program = "${iappFiles}";
         };
         default = self.apps.${system}.verifier;
       };

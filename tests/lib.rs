@@ -9,7 +9,7 @@
 //!   enclave signature by the task's enclave-challenge key, the scheduler's
 //!   WorkerpoolAuthorization, assembled into the receipt a user would read from the chain.
 //!
-//! These are written from iExec's documented formats (`../shared/testdata/iexec/README.md`),
+//! These are written from iExec's documented formats (`verifier/testdata/iexec/README.md`),
 //! not from the verifier's code, except the keccak/EIP-191 primitives the vectors pin.
 
 use k256::ecdsa::SigningKey;

@@ -130,3 +130,42 @@ impl Run {
         );
     }
 }
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(files_under(&p));
+        } else {
+            v.push(p);
+        }
+    }
+    v
+}
+
+/// The prompt is in no log and no output file. The answer is the one place where the model's
+/// own words go, and a model may quote its prompt there, so `answer` and `reasoning` are left
+/// out of the check (they are the requester's result; iExec encrypts results for the
+/// beneficiary when asked); the prompt itself is never written, not even there.
+pub fn assert_secret_nowhere(run: &Run, secret: &str) {
+    let needle = "TANGERINE";
+    assert!(secret.contains(needle));
+    assert!(!run.stdout.contains(needle), "stdout leaks the prompt");
+    assert!(!run.stderr.contains(needle), "stderr leaks the prompt");
+    let files = files_under(&run.out);
+    assert!(files.len() >= 3, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(!text.contains(secret), "{} holds the prompt", f.display());
+        let text = if f.ends_with("result.json") {
+            let mut r: Value = serde_json::from_str(&text).unwrap();
+            r["answer"] = Value::Null;
+            r["reasoning"] = Value::Null;
+            r.to_string()
+        } else {
+            text
+        };
+        assert!(!text.contains(needle), "{} leaks the prompt", f.display());
+    }
+}

@@ -6,48 +6,9 @@ use crate::common::*;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SECRET: &str = "Confidential: the launch code is TANGERINE-42. Summarise it.";
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            v.extend(files_under(&p));
-        } else {
-            v.push(p);
-        }
-    }
-    v
-}
-
-/// The prompt is in no log and no output file. The answer is the one place where the model's
-/// own words go, and a model may quote its prompt there, so `answer` and `reasoning` are left
-/// out of the check (they are the requester's result; iExec encrypts results for the
-/// beneficiary when asked); the prompt itself is never written, not even there.
-fn assert_secret_nowhere(run: &Run, secret: &str) {
-    let needle = "TANGERINE";
-    assert!(secret.contains(needle));
-    assert!(!run.stdout.contains(needle), "stdout leaks the prompt");
-    assert!(!run.stderr.contains(needle), "stderr leaks the prompt");
-    let files = files_under(&run.out);
-    assert!(files.len() >= 3, "{files:?}");
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        assert!(!text.contains(secret), "{} holds the prompt", f.display());
-        let text = if f.ends_with("result.json") {
-            let mut r: Value = serde_json::from_str(&text).unwrap();
-            r["answer"] = Value::Null;
-            r["reasoning"] = Value::Null;
-            r.to_string()
-        } else {
-            text
-        };
-        assert!(!text.contains(needle), "{} leaks the prompt", f.display());
-    }
-}
 
 #[test]
 fn worker_run_with_a_requester_secret_writes_the_contract_files_and_leaks_nothing() {
@@ -101,7 +62,7 @@ fn worker_run_with_a_requester_secret_writes_the_contract_files_and_leaks_nothin
 }
 
 #[test]
-fn dataset_and_input_file_prompts_are_confidential_too() {
+fn dataset_and_input_file_prompts_never_reach_the_logs() {
     let mut w = Worker::new("dataset");
     std::fs::write(w.dir.join("in/prompt.txt"), format!("{SECRET}\n")).unwrap();
     w.set("IEXEC_DATASET_FILENAME", "prompt.txt");
@@ -123,6 +84,12 @@ fn dataset_and_input_file_prompts_are_confidential_too() {
     let run = w.run(&["max_tokens=4", "temperature=0"]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.result()["prompt"]["source"], "input-file");
+    // Input files are public (their URLs are in the deal): said so, and still not logged.
+    assert!(
+        run.stdout.contains(r#""confidential":false"#),
+        "{}",
+        run.stdout
+    );
     assert_secret_nowhere(&run, SECRET);
 }
 

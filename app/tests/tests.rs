@@ -5,3 +5,4 @@
 mod adversarial;
 mod common;
 mod contract;
+mod protected_data;

@@ -100,7 +100,27 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<Gguf, Error> {
         }
     };
 
-    // Step 3: tensor directory.
+    // Steps 3 and 4: the tensor directory, every tensor inside the file.
+    let (tensor_infos, data_start) = tensor_directory(&mut r, tensor_count, alignment, file_size)?;
+    Ok(Gguf {
+        content: gguf_file::Content {
+            magic: version,
+            metadata,
+            tensor_infos,
+            tensor_data_offset: data_start,
+        },
+        file_size,
+    })
+}
+
+/// Steps 3 and 4 of [`read`]: the tensor directory, then every tensor's bytes checked to lie
+/// inside the file. Returns the tensors and where their data starts.
+fn tensor_directory<R: Read>(
+    r: &mut Bounded<'_, R>,
+    tensor_count: u64,
+    alignment: u64,
+    file_size: u64,
+) -> Result<(HashMap<String, gguf_file::TensorInfo>, u64), Error> {
     let mut infos = Vec::new();
     for _ in 0..tensor_count {
         let name = r.string()?;
@@ -160,15 +180,7 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<Gguf, Error> {
             return Err(gguf(format!("tensor {name:?} appears twice")));
         }
     }
-    Ok(Gguf {
-        content: gguf_file::Content {
-            magic: version,
-            metadata,
-            tensor_infos,
-            tensor_data_offset: data_start,
-        },
-        file_size,
-    })
+    Ok((tensor_infos, data_start))
 }
 
 /// Bytes a tensor of this shape and type takes, or `None` if the shape is impossible

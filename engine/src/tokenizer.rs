@@ -71,77 +71,7 @@ impl Tokenizer {
             other => return Err(tok(format!("unsupported pre-tokenizer {other:?}"))),
         };
 
-        let tokens = md_array(md, "tokenizer.ggml.tokens")?;
-        let n_vocab = tokens.len();
-        let mut vocab = serde_json::Map::with_capacity(n_vocab);
-        for (id, t) in tokens.iter().enumerate() {
-            let t = t.to_string().map_err(|_| tok("a token is not a string"))?;
-            // Duplicate token texts exist in some vocabularies; the first id wins, as in llama.cpp.
-            vocab.entry(t.clone()).or_insert(json!(id));
-        }
-        let merges = md_array(md, "tokenizer.ggml.merges")?
-            .iter()
-            .map(|m| {
-                let m = m.to_string().map_err(|_| tok("a merge is not a string"))?;
-                let (a, b) = m
-                    .split_once(' ')
-                    .ok_or_else(|| tok(format!("merge {m:?} is not two tokens")))?;
-                Ok(json!([a, b]))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let types = match md.get("tokenizer.ggml.token_type") {
-            Some(v) => v
-                .to_vec()
-                .map_err(|_| tok("tokenizer.ggml.token_type is not an array"))?
-                .iter()
-                .map(|t| t.to_i32().map_err(|_| tok("a token type is not an i32")))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => vec![1; n_vocab],
-        };
-        if types.len() != n_vocab {
-            return Err(tok(format!(
-                "{} token types for {n_vocab} tokens",
-                types.len()
-            )));
-        }
-        let added: Vec<_> = types
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| matches!(**t, TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED))
-            .filter_map(|(id, _)| {
-                let content = tokens.get(id)?.to_string().ok()?;
-                Some(json!({
-                    "id": id, "content": content, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": true,
-                }))
-            })
-            .collect();
-
-        let mut pre_tokenizers: Vec<_> = regexes
-            .iter()
-            .map(|re| {
-                json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated",
-                       "invert": false})
-            })
-            .collect();
-        pre_tokenizers.push(json!({"type": "ByteLevel", "add_prefix_space": false,
-                                   "trim_offsets": false, "use_regex": false}));
-        let spec = json!({
-            "version": "1.0",
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": {"type": "Sequence", "pretokenizers": pre_tokenizers},
-            "post_processor": null,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false,
-                        "use_regex": false},
-            "model": {"type": "BPE", "dropout": null, "unk_token": null,
-                      "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                      "fuse_unk": false, "byte_fallback": false, "ignore_merges": ignore_merges,
-                      "vocab": vocab, "merges": merges},
-        });
-        let tk = tokenizers::Tokenizer::from_bytes(spec.to_string())
-            .map_err(|e| tok(format!("cannot build the BPE tokenizer: {e}")))?;
-
+        let (tk, n_vocab) = bpe(md, regexes, ignore_merges)?;
         let id = |key: &str| -> Result<Option<u32>, Error> {
             match md.get(key) {
                 None => Ok(None),
@@ -287,4 +217,85 @@ fn md_array<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<&'a Vec<Val
         .ok_or_else(|| tok(format!("missing metadata key {key}")))?
         .to_vec()
         .map_err(|_| tok(format!("{key} is not an array")))
+}
+
+/// The byte-level BPE tokenizer the metadata describes (tokens, merges, token types; control
+/// and user-defined tokens as added special tokens), and the vocabulary size.
+fn bpe(
+    md: &HashMap<String, Value>,
+    regexes: &[&str],
+    ignore_merges: bool,
+) -> Result<(tokenizers::Tokenizer, usize), Error> {
+    let tokens = md_array(md, "tokenizer.ggml.tokens")?;
+    let n_vocab = tokens.len();
+    let mut vocab = serde_json::Map::with_capacity(n_vocab);
+    for (id, t) in tokens.iter().enumerate() {
+        let t = t.to_string().map_err(|_| tok("a token is not a string"))?;
+        // Duplicate token texts exist in some vocabularies; the first id wins, as in llama.cpp.
+        vocab.entry(t.clone()).or_insert(json!(id));
+    }
+    let merges = md_array(md, "tokenizer.ggml.merges")?
+        .iter()
+        .map(|m| {
+            let m = m.to_string().map_err(|_| tok("a merge is not a string"))?;
+            let (a, b) = m
+                .split_once(' ')
+                .ok_or_else(|| tok(format!("merge {m:?} is not two tokens")))?;
+            Ok(json!([a, b]))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let types = match md.get("tokenizer.ggml.token_type") {
+        Some(v) => v
+            .to_vec()
+            .map_err(|_| tok("tokenizer.ggml.token_type is not an array"))?
+            .iter()
+            .map(|t| t.to_i32().map_err(|_| tok("a token type is not an i32")))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![1; n_vocab],
+    };
+    if types.len() != n_vocab {
+        return Err(tok(format!(
+            "{} token types for {n_vocab} tokens",
+            types.len()
+        )));
+    }
+    let added: Vec<_> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(**t, TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED))
+        .filter_map(|(id, _)| {
+            let content = tokens.get(id)?.to_string().ok()?;
+            Some(json!({
+                "id": id, "content": content, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true,
+            }))
+        })
+        .collect();
+
+    let mut pre_tokenizers: Vec<_> = regexes
+        .iter()
+        .map(|re| {
+            json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated",
+                   "invert": false})
+        })
+        .collect();
+    pre_tokenizers.push(json!({"type": "ByteLevel", "add_prefix_space": false,
+                               "trim_offsets": false, "use_regex": false}));
+    let spec = json!({
+        "version": "1.0",
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": pre_tokenizers},
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false,
+                    "use_regex": false},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                  "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": ignore_merges,
+                  "vocab": vocab, "merges": merges},
+    });
+    let tk = tokenizers::Tokenizer::from_bytes(spec.to_string())
+        .map_err(|e| tok(format!("cannot build the BPE tokenizer: {e}")))?;
+
+    Ok((tk, n_vocab))
 }

@@ -68,12 +68,30 @@ enum Command {
         /// iexec.json to update (created if missing).
         #[arg(long, value_name = "PATH", default_value = "iexec.json")]
         iexec_json: PathBuf,
-        /// App owner address (kept from the file when not given).
+        /// App owner: the wallet that deploys it (an app owned by 0x0…0 cannot be created).
         #[arg(long, value_name = "0x...")]
-        owner: Option<String>,
+        owner: String,
         /// App name (kept from the file when not given).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Write the `iapp` CLI's files from measurement.json: a one-line Dockerfile
+    /// `FROM REGISTRY/NAME@sha256:<manifest digest>` and iapp.config.json. `iapp deploy`
+    /// rebuilds and pushes its own image from them: same layers, binary and model, another
+    /// manifest digest (see README, "The iapp path").
+    Iapp {
+        /// measurement.json of the build.
+        #[arg(long, value_name = "PATH")]
+        measurement: PathBuf,
+        /// Image reference as pushed, e.g. docker.io/me/iexec-llm:0.1.0.
+        #[arg(long, value_name = "REF")]
+        image: String,
+        /// The iapp project name.
+        #[arg(long, default_value = "iexec-llm")]
+        project: String,
+        /// Directory to write Dockerfile and iapp.config.json into.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -85,6 +103,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn read_measurement(path: &std::path::Path) -> Result<Measurement> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -140,22 +164,35 @@ fn run(cli: Cli) -> Result<()> {
             owner,
             name,
         } => {
-            let m: Measurement = serde_json::from_str(
-                &std::fs::read_to_string(&measurement)
-                    .with_context(|| format!("reading {}", measurement.display()))?,
-            )
-            .with_context(|| format!("parsing {}", measurement.display()))?;
+            let m = read_measurement(&measurement)?;
             let mut doc: serde_json::Value = match std::fs::read_to_string(&iexec_json) {
                 Ok(s) => serde_json::from_str(&s)
                     .with_context(|| format!("parsing {}", iexec_json.display()))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
                 Err(e) => return Err(e).context(format!("reading {}", iexec_json.display())),
             };
-            oci_image::iexec::fill_app(&mut doc, &m, &image, owner.as_deref(), name.as_deref())?;
+            oci_image::iexec::fill_app(&mut doc, &m, &image, &owner, name.as_deref())?;
             std::fs::write(&iexec_json, serde_json::to_string_pretty(&doc)? + "\n")?;
             eprintln!(
                 "updated {}: checksum from {}",
                 iexec_json.display(),
+                m.manifest_digest
+            );
+        }
+        Command::Iapp {
+            measurement,
+            image,
+            project,
+            out,
+        } => {
+            let m = read_measurement(&measurement)?;
+            let (dockerfile, config) = oci_image::iexec::iapp_files(&m, &image, &project)?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("Dockerfile"), dockerfile)?;
+            std::fs::write(out.join("iapp.config.json"), config)?;
+            eprintln!(
+                "wrote {0}/Dockerfile and {0}/iapp.config.json for {1}",
+                out.display(),
                 m.manifest_digest
             );
         }

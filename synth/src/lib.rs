@@ -171,8 +171,29 @@ pub fn write(
     seed: u64,
     chat_template: &str,
     path: &std::path::Path,
-    mut progress: impl FnMut(&str),
+    progress: impl FnMut(&str),
 ) -> Result<()> {
+    let tensors = tensors(spec, seed, progress)?;
+    let metadata = metadata(spec, chat_template);
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let tmp = path.with_extension("part");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    gguf_file::write(&mut file, &md, &ts)?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Every tensor of `spec`, quantized, drawn from the generator seeded with `seed` in a fixed
+/// order (the order is part of the bytes).
+fn tensors(
+    spec: &Spec,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<(String, QTensor)>> {
     let mut rng = Rng(seed);
     let (e, f, v) = (spec.n_embd, spec.n_ff, spec.n_vocab);
     let kv = spec.n_head_kv * (e / spec.n_head);
@@ -253,7 +274,13 @@ pub fn write(
         rng.tensor(&[v, e], 0.0, w(e))?,
         true,
     )?;
+    Ok(tensors)
+}
 
+/// The metadata: Qwen2 hyperparameters, the synthetic vocabulary with DeepSeek-R1's special
+/// tokens, and `chat_template`.
+fn metadata(spec: &Spec, chat_template: &str) -> Vec<(&'static str, Value)> {
+    let (e, f, v) = (spec.n_embd, spec.n_ff, spec.n_vocab);
     let (tokens, types) = vocabulary(v);
     let bos = tokens
         .iter()
@@ -300,14 +327,5 @@ pub fn write(
         ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
         ("tokenizer.chat_template", s(chat_template)),
     ];
-    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let tmp = path.with_extension("part");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-    );
-    gguf_file::write(&mut file, &md, &ts)?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    metadata
 }

@@ -105,6 +105,14 @@ pub struct CheckQuoteArgs {
     /// TCB signing certificate chain (PEM).
     #[arg(long, value_name = "F")]
     pub tcb_signing_chain: Option<PathBuf>,
+    /// Root, time and policy.
+    #[command(flatten)]
+    pub quote_checks: QuoteChecks,
+}
+
+/// How a quote is judged: the trusted root, the time, the policy.
+#[derive(Args)]
+pub struct QuoteChecks {
     /// Trust this root certificate (DER or PEM) instead of the built-in Intel SGX Root CA
     /// pin (sha256 44a0196b…d3); the report shows which root was used.
     #[arg(long, value_name = "F")]
@@ -113,7 +121,7 @@ pub struct CheckQuoteArgs {
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Policy JSON (accepted_tcb_statuses, allow_debug_td, mr_td, rtmr, …; see
-    /// verifier/src/policy.rs).
+    /// verifier/src/tdx/policy.rs).
     #[arg(long, value_name = "F")]
     pub policy: Option<PathBuf>,
 }
@@ -136,15 +144,9 @@ pub struct CheckResultArgs {
     /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
     #[arg(long, value_name = "BUNDLE.json")]
     pub collateral: Option<PathBuf>,
-    /// Trust this root certificate (DER or PEM) instead of Intel's SGX Root CA.
-    #[arg(long, value_name = "F")]
-    pub root_ca: Option<PathBuf>,
-    /// Verification time: Unix seconds or YYYY-MM-DDThh:mm:ssZ [default: now].
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
-    /// Policy JSON for the quote (mr_td, rtmr, accepted_tcb_statuses, …).
-    #[arg(long, value_name = "F")]
-    pub policy: Option<PathBuf>,
+    /// Root, time and policy for the quote.
+    #[command(flatten)]
+    pub quote_checks: QuoteChecks,
     /// Fail when the result carries no TDX quote.
     #[arg(long)]
     pub require_quote: bool,
@@ -227,6 +229,17 @@ fn policy_arg(policy: Option<&Path>) -> Result<Policy, Error> {
         .map(Option::unwrap_or_default)
 }
 
+impl QuoteChecks {
+    /// The trusted root, the time and the policy, read.
+    fn read(&self) -> Result<(Trust, i64, Policy), Error> {
+        Ok((
+            trust_arg(self.root_ca.as_deref())?,
+            time_arg(self.at.as_deref())?,
+            policy_arg(self.policy.as_deref())?,
+        ))
+    }
+}
+
 fn decode(quote: &Path) -> Result<Verdict, Error> {
     let bytes = quote::decode_file_bytes(&read(quote)?)?;
     let q = quote::parse(&bytes)?;
@@ -275,9 +288,7 @@ fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
     let bytes = quote::decode_file_bytes(&read(&a.quote)?)?;
     let q = quote::parse(&bytes)?;
     let c = collateral_arg(&a)?;
-    let now = time_arg(a.at.as_deref())?;
-    let trust = trust_arg(a.root_ca.as_deref())?;
-    let policy = policy_arg(a.policy.as_deref())?;
+    let (trust, now, policy) = a.quote_checks.read()?;
     let v = verify(&q, &c, now, &trust);
     let mut report = v.report;
     report
@@ -323,8 +334,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         None => None,
         Some(b) => Some(Collateral::from_bundle(&read(b)?)?),
     };
-    let trust = trust_arg(a.root_ca.as_deref())?;
-    let policy = policy_arg(a.policy.as_deref())?;
+    let (trust, now, policy) = a.quote_checks.read()?;
     let o = check_result::check(&check_result::Inputs {
         archive: &archive,
         receipt: &receipt,
@@ -332,7 +342,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         collateral: collateral.as_ref(),
         trust: &trust,
         policy: &policy,
-        now: time_arg(a.at.as_deref())?,
+        now,
         require_quote: a.require_quote,
     });
     let passed = o.report.passed();

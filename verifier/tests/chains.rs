@@ -206,6 +206,9 @@ fn every_arrangement_of_every_chain_fails_with_its_reason() {
         inside.insert(inside.len() - 1, unrelated.der.clone());
         let mut outer = ders(&base);
         outer[0] = outer_algorithm_flipped(&outer[0]);
+        // The outer SEQUENCE's tag with its class bits set: no signature covers it.
+        let mut tag = ders(&base);
+        tag[0][0] = 0xb0;
 
         let cases: Vec<(&str, Vec<Vec<u8>>, &Ca, Want)> = vec![
             (
@@ -277,6 +280,12 @@ fn every_arrangement_of_every_chain_fails_with_its_reason() {
                 Want::Chain(|e| matches!(e, ChainError::SignatureAlgorithm { index: 1, .. })),
             ),
             (
+                "the outer tag changed (bytes no signature covers)",
+                tag,
+                base[0],
+                Want::Chain(|e| matches!(e, ChainError::Envelope { index: 1 })),
+            ),
+            (
                 "an expired link",
                 with(&expired),
                 &expired,
@@ -319,7 +328,7 @@ fn every_arrangement_of_every_chain_fails_with_its_reason() {
             }
         }
     }
-    assert_eq!(count, 48);
+    assert_eq!(count, 52);
 }
 
 #[test]
@@ -375,6 +384,14 @@ fn crls_signed_by_anyone_but_their_issuer_are_refused() {
         ("PCK CA CRL", crl(&w.root, &[]), crl(&other_pck_ca, &[])),
         ("PCK CA CRL", crl(&w.root, &[]), crl(&w.root, &[])),
     ];
+    // A genuine CRL with its unsigned outer tag changed.
+    let mut retagged = crl(&w.pck_ca, &[]);
+    retagged[0] = 0xb0;
+    let cases = [
+        cases.as_slice(),
+        &[("PCK CA CRL", crl(&w.root, &[]), retagged)],
+    ]
+    .concat();
     for (which, root_crl, pck_crl) in cases {
         let c = collateral_for(&w, &bundle(), root_crl, pck_crl);
         let bytes = quote_bytes_for(&w, &s1());

@@ -1,4 +1,4 @@
-//! Event logs from `../shared/testdata/tdx` replay to their expected RTMRs; negatives fail.
+//! Event logs from `verifier/testdata/tdx` replay to their expected RTMRs; negatives fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/mod.rs"]

@@ -16,7 +16,6 @@ use common::load;
 use pki::{pem, raw_sig, signer, Ca};
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa,
-    Issuer, KeyPair,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -66,19 +65,7 @@ fn attacker_cert(cn: &str, issuer: Option<&Ca>, is_ca: bool) -> Ca {
     }
     p.not_before = date_time_ymd(2020, 1, 1);
     p.not_after = date_time_ymd(2040, 1, 1);
-    let key = KeyPair::generate().unwrap();
-    let cert = match issuer {
-        None => p.self_signed(&key).unwrap(),
-        Some(i) => p
-            .signed_by(&key, &Issuer::from_params(&i.params, &i.key))
-            .unwrap(),
-    };
-    Ca {
-        der: cert.der().to_vec(),
-        pem: cert.pem(),
-        params: p,
-        key,
-    }
+    pki::signed(p, issuer)
 }
 
 /// An attacker's root named "Intel SGX Root CA" and its "Intel SGX TCB Signing" signer.

@@ -1,4 +1,4 @@
-//! iExec result-integrity vectors from `../shared/testdata/iexec/vectors.json`, table-driven.
+//! iExec result-integrity vectors from `verifier/testdata/iexec/vectors.json`, table-driven.
 //! Where iExec's Rust post-compute and Java commons differ (an empty file or directory in a
 //! deterministic output directory), we follow the Rust post-compute: it is what runs in TDX
 //! workers today.

@@ -1,4 +1,4 @@
-//! Real TDX/SGX quotes from `../shared/testdata/tdx` (origins in `verifier/testdata/manifest.json`;
+//! Real TDX/SGX quotes from `verifier/testdata/tdx` (origins in `verifier/testdata/manifest.json`;
 //! every file read is checked against the sha256 recorded there).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -6,16 +6,18 @@
 //! Values are decoded as the official reader (`@iexec/dataprotector-deserializer` 0.1.1,
 //! `getValue`, default "optimistic" mode) decodes them, for both serializations:
 //! - DataProtector 2.x writes borsh: a string is a u32 little-endian byte length and UTF-8, a
-//!   number an f64 (8 bytes LE), a bigint an i128 (16 bytes LE). Bytes after the value are
-//!   ignored, as borsh does;
+//!   number an f64 (8 bytes LE), a bigint an i128 (16 bytes LE);
 //! - DataProtector 0.5.x writes a string as raw UTF-8 and a number as decimal text; a string
 //!   whose first four bytes are not a length that fits the entry is raw UTF-8 (the reader's
 //!   fallback).
 //!
-//! Two deliberate differences: text that is not valid UTF-8 is an error naming the field
-//! (the official reader decodes it leniently or replaces it with U+FFFD), and a long string
-//! decodes whole (the official reader hits a call-stack limit past ~123,000 characters and
-//! returns the raw bytes, length prefix included).
+//! Where the official reader would hand an app something that is not the text a user
+//! protected, we refuse instead, naming the field: text that is not valid UTF-8 (it decodes
+//! leniently or replaces bytes with U+FFFD), a borsh string followed by more bytes (a number
+//! stored where the prompt should be reads as `""` there), a text field holding control
+//! characters (a boolean reads as `"\u{1}"`). And a long string decodes whole (the official
+//! reader hits a call-stack limit past ~123,000 characters and returns the raw bytes, length
+//! prefix included).
 //!
 //! The fields read: `prompt` (required), `system`, and the task parameters of
 //! [`crate::params::KNOWN`] but `prompt`/`system`, so that they stay off chain. Any other
@@ -160,19 +162,43 @@ fn declared_entries(bytes: &[u8]) -> Result<usize, Error> {
     Ok(usize::from(u16::from_le_bytes([n[0], n[1]])))
 }
 
-/// A string: borsh (length-prefixed) when the prefix fits the entry, else raw UTF-8.
+/// A string: borsh (length-prefixed) when the prefix fits the entry, else raw UTF-8. A text
+/// field must be text: bytes after a borsh string (a number read as one) or control
+/// characters other than tab and line breaks (a boolean, raw bytes) are an error, where the
+/// official reader would hand the app an empty string or `"\u{1}"`.
 fn text(field: &str, v: &[u8]) -> Result<String, Error> {
     let borsh = v.get(..4).and_then(|p| {
         let n = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as usize;
         v.get(4..4usize.checked_add(n)?)
+            .map(|s| (s, v.len() - 4 - n))
     });
-    let bytes = borsh.unwrap_or(v);
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
+    let bytes = match borsh {
+        Some((_, trailing)) if trailing > 0 => {
+            return Err(bad(format!(
+                "field {field} is not a string ({} bytes: a {}-byte borsh string and {trailing} \
+                 more)",
+                v.len(),
+                v.len() - trailing
+            )))
+        }
+        Some((s, _)) => s,
+        None => v,
+    };
+    let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
         bad(format!(
             "field {field} is not valid UTF-8 text (at byte {})",
             e.utf8_error().valid_up_to()
         ))
-    })
+    })?;
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(bad(format!(
+            "field {field} is not text (it holds control characters)"
+        )));
+    }
+    Ok(text)
 }
 
 /// Decimal text as 0.5.x writes numbers (`Number.toString()`): digits, sign, point, exponent.
@@ -241,7 +267,18 @@ mod tests {
         assert_eq!(text("p", b"ab").unwrap(), "ab"); // shorter than a prefix
         let mut trailing = borsh("hi");
         trailing.extend(b"XYZ");
-        assert_eq!(text("p", &trailing).unwrap(), "hi"); // borsh ignores trailing bytes
+        assert!(text("p", &trailing)
+            .unwrap_err()
+            .to_string()
+            .contains("not a string"));
+        assert!(text("p", &42f64.to_le_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("not a string"));
+        assert!(text("p", &[1])
+            .unwrap_err()
+            .to_string()
+            .contains("not text"));
         assert_eq!(number("t", &0.7f64.to_le_bytes()).unwrap(), "0.7");
         assert_eq!(number("t", b"0.5").unwrap(), "0.5");
         assert_eq!(integer("m", &64f64.to_le_bytes()).unwrap(), "64");

@@ -124,10 +124,32 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
             ),
         ));
     }
+    let (layers, tree) = unpack(layout, layer_descs, &diff_ids, &mut report)?;
+    Ok((
+        Measured {
+            manifest_digest,
+            config_digest,
+            layers,
+            entrypoint,
+            files: tree.files(),
+            tree,
+        },
+        report,
+    ))
+}
+
+/// Step 4 of [`measure`]: each layer's blob hashed and, when intact (and every layer below
+/// it too), decompressed and applied onto the tree.
+fn unpack(
+    layout: &Path,
+    layer_descs: &[Value],
+    diff_ids: &[String],
+    report: &mut Report,
+) -> Result<(Vec<MeasuredLayer>, Tree), Error> {
     let mut layers = Vec::new();
     let mut tree = Tree::default();
     let mut unpacked = true;
-    for (i, (ld, diff_id)) in layer_descs.iter().zip(&diff_ids).enumerate() {
+    for (i, (ld, diff_id)) in layer_descs.iter().zip(diff_ids).enumerate() {
         let digest = str_field(ld, "digest", "manifest layer")?;
         let size = ld["size"].as_u64().unwrap_or(0);
         let path = blob_path(layout, &digest)?;
@@ -176,17 +198,7 @@ pub fn measure(layout: &Path, reference: Option<&str>) -> Result<(Measured, Repo
             tar_sha256,
         });
     }
-    Ok((
-        Measured {
-            manifest_digest,
-            config_digest,
-            layers,
-            entrypoint,
-            files: tree.files(),
-            tree,
-        },
-        report,
-    ))
+    Ok((layers, tree))
 }
 
 /// Compares a recomputed layout with the expected measurement; appends the checks.

@@ -7,7 +7,9 @@
 //!    it), no two the same;
 //! 2. every certificate's outer `signatureAlgorithm` equals its signed
 //!    `tbsCertificate.signature` (RFC 5280 §4.1.1.2) and is ecdsa-with-SHA256, the only
-//!    algorithm of Intel's PKI;
+//!    algorithm of Intel's PKI; and the bytes no signature covers (the outer SEQUENCE, the
+//!    algorithm, the signature's BIT STRING) are exactly the DER of those parts, so that no
+//!    two different byte strings pass as the same certificate;
 //! 3. every certificate but the last is not self-issued, names the next one as its issuer
 //!    (the DER of the names compared) and is signed by the next one's key;
 //! 4. every certificate that signs another is a CA (basicConstraints cA) and, where it states
@@ -91,6 +93,12 @@ pub enum ChainError {
         outer: String,
         /// `tbsCertificate.signature`.
         inner: String,
+    },
+    /// The unsigned bytes around the signed part are not its canonical DER.
+    #[error("certificate {index}: the bytes around its signed part are not their DER encoding")]
+    Envelope {
+        /// Position.
+        index: usize,
     },
     /// A self-issued certificate before the end of the chain.
     #[error("certificate {index} ({subject}) is self-issued but not the last of the chain")]
@@ -229,6 +237,9 @@ pub fn verify_links(ders: &[Vec<u8>]) -> Result<Chain<'_>, ChainError> {
             &cert.signature_algorithm,
             &cert.tbs_certificate.signature,
         )?;
+        if envelope(cert.tbs_certificate.as_ref(), &cert.signature_value.data) != *der {
+            return Err(ChainError::Envelope { index });
+        }
         certs.push(cert);
     }
     for (i, pair) in certs.windows(2).enumerate() {
@@ -346,18 +357,55 @@ fn check_algorithm(
     Ok(())
 }
 
-/// A CRL's outer and signed algorithms: equal and ecdsa-with-SHA256.
+/// A CRL's outer and signed algorithms: equal and ecdsa-with-SHA256; and its unsigned bytes
+/// exactly the DER of its parts (as for certificates, rule 2).
 ///
 /// # Errors
-/// A message naming both algorithms.
-pub fn check_crl_algorithm(crl: &CertificateRevocationList<'_>) -> Result<(), String> {
+/// A message naming both algorithms, or the envelope.
+pub fn check_crl_algorithm(crl: &CertificateRevocationList<'_>, der: &[u8]) -> Result<(), String> {
     check_algorithm(0, &crl.signature_algorithm, &crl.tbs_cert_list.signature).map_err(|_| {
         format!(
             "signature algorithm {} outside, {} signed (must be equal, ecdsa-with-SHA256)",
             algorithm_text(&crl.signature_algorithm),
             algorithm_text(&crl.tbs_cert_list.signature)
         )
-    })
+    })?;
+    if envelope(crl.tbs_cert_list.as_ref(), &crl.signature_value.data) != der {
+        return Err("the bytes around its signed part are not their DER encoding".into());
+    }
+    Ok(())
+}
+
+/// A DER length.
+fn der_len(n: usize, out: &mut Vec<u8>) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+}
+
+/// The DER of a signed object: SEQUENCE { the signed part as given, ecdsa-with-SHA256 with
+/// no parameters, BIT STRING (no unused bits) of the signature }.
+fn envelope(signed: &[u8], signature: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 12] = [
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    let mut bits = vec![0x03];
+    der_len(signature.len() + 1, &mut bits);
+    bits.push(0);
+    bits.extend_from_slice(signature);
+    let body = [signed, &ALGORITHM, &bits].concat();
+    let mut out = vec![0x30];
+    der_len(body.len(), &mut out);
+    out.extend(body);
+    out
 }
 
 /// A P-256 key from a certificate's SubjectPublicKeyInfo.

@@ -164,8 +164,66 @@ pub fn evaluate(
 ) -> Result<TcbResult, TcbError> {
     let mut advisories: Vec<String> = Vec::new();
 
-    // QE identity first: its status takes part in the TD relaunch rule.
-    let q = qe_id;
+    // Step 0: the QE identity first: its status takes part in the TD relaunch rule.
+    let ql = qe_level(qe, qe_id)?;
+    let qe_status = Status::parse(&ql.tcb_status)?;
+
+    // Step 1: platform level. SGX: components and PCE SVN; TDX: also TEE_TCB_SVN.
+    let sgx_level = tcb
+        .tcb_levels
+        .iter()
+        .find(|l| sgx_matches(pck, l))
+        .ok_or(TcbError::NoMatchingTcbLevel)?;
+    let sgx_status = Status::parse(&sgx_level.tcb_status)?;
+    let Some(td) = td else {
+        advisories.extend(sgx_level.advisory_ids.iter().cloned());
+        advisories.extend(ql.advisory_ids.iter().cloned());
+        return Ok(finish(sgx_status.converge(qe_status), advisories));
+    };
+    let s = td.tee_tcb_svn;
+    let tdx_from = if s[1] > 0 { 2 } else { 0 };
+    let level = tcb
+        .tcb_levels
+        .iter()
+        .filter(|l| sgx_matches(pck, l))
+        .find(|l| {
+            l.tcb.tdxtcbcomponents.len() == 16
+                && l.tcb
+                    .tdxtcbcomponents
+                    .iter()
+                    .zip(s.iter())
+                    .skip(tdx_from)
+                    .all(|(c, v)| *v >= c.svn)
+        })
+        .ok_or(TcbError::NoMatchingTcbLevel)?;
+    advisories.extend(level.advisory_ids.iter().cloned());
+
+    // Step 2: TDX module identity and status.
+    let module_status = module(td, tcb, &mut advisories)?;
+    let mut status = Status::parse(&level.tcb_status)?.converge(module_status);
+    if status == Status::Revoked {
+        return Ok(finish(status, advisories));
+    }
+
+    // Step 2b: TD 1.5 relaunch (QVL TDRelaunchCheck).
+    if relaunch_advised(td, tcb, qe_status, sgx_status, status, module_status)? {
+        status = if sgx_status.configuration_needed() || status.configuration_needed() {
+            Status::TDRelaunchAdvisedConfigurationNeeded
+        } else {
+            Status::TDRelaunchAdvised
+        };
+    }
+
+    // Step 3: the QE.
+    advisories.extend(ql.advisory_ids.iter().cloned());
+    Ok(finish(status.converge(qe_status), advisories))
+}
+
+/// The QE report against the QE identity; its first level at or below the QE's ISVSVN.
+fn qe_level<'a>(
+    qe: &SgxReport<'_>,
+    q: &'a QeIdentity,
+) -> Result<&'a crate::tdx::collateral::IsvLevel, TcbError> {
     let mismatch = |what: &str| TcbError::QeIdentityMismatch(what.into());
     if !hex_eq_masked(qe.mr_signer, &q.mrsigner, &"FF".repeat(32)) {
         return Err(mismatch("MRSIGNER"));
@@ -183,57 +241,31 @@ pub fn evaluate(
     if !hex_eq_masked(qe.attributes, &q.attributes, &q.attributes_mask) {
         return Err(mismatch("ATTRIBUTES"));
     }
-    let ql = first_isv_level(&q.tcb_levels, qe.isv_svn)
-        .ok_or(TcbError::NoMatchingQeLevel(qe.isv_svn))?;
-    let qe_status = Status::parse(&ql.tcb_status)?;
+    first_isv_level(&q.tcb_levels, qe.isv_svn).ok_or(TcbError::NoMatchingQeLevel(qe.isv_svn))
+}
 
-    // Step 1: platform level. SGX: components and PCE SVN; TDX: also TEE_TCB_SVN.
-    let sgx_match = |l: &&crate::tdx::collateral::TcbLevel| {
-        l.tcb.sgxtcbcomponents.len() == 16
-            && l.tcb
-                .sgxtcbcomponents
-                .iter()
-                .zip(pck.cpu_svn_components)
-                .all(|(c, p)| p >= c.svn)
-            && pck.pce_svn >= l.tcb.pcesvn
-    };
-    let sgx_level = tcb
-        .tcb_levels
-        .iter()
-        .find(sgx_match)
-        .ok_or(TcbError::NoMatchingTcbLevel)?;
-    let sgx_status = Status::parse(&sgx_level.tcb_status)?;
-    let Some(td) = td else {
-        advisories.extend(sgx_level.advisory_ids.iter().cloned());
-        advisories.extend(ql.advisory_ids.iter().cloned());
-        return Ok(finish(sgx_status.converge(qe_status), advisories));
-    };
+/// Whether the PCK's SGX components and PCE SVN reach a level.
+fn sgx_matches(pck: &PckExtensions, l: &crate::tdx::collateral::TcbLevel) -> bool {
+    l.tcb.sgxtcbcomponents.len() == 16
+        && l.tcb
+            .sgxtcbcomponents
+            .iter()
+            .zip(pck.cpu_svn_components)
+            .all(|(c, p)| p >= c.svn)
+        && pck.pce_svn >= l.tcb.pcesvn
+}
+
+/// Step 2: the TDX module's identity (MRSIGNERSEAM, SEAMATTRIBUTES) and its status: the
+/// `tdxModule` of the TCB info when TEE_TCB_SVN[1] is 0, else `tdxModuleIdentities`.
+fn module(
+    td: &TdReport<'_>,
+    tcb: &TcbInfo,
+    advisories: &mut Vec<String>,
+) -> Result<Status, TcbError> {
     let s = td.tee_tcb_svn;
-    let tdx_from = if s[1] > 0 { 2 } else { 0 };
-    let level = tcb
-        .tcb_levels
-        .iter()
-        .filter(sgx_match)
-        .find(|l| {
-            l.tcb.tdxtcbcomponents.len() == 16
-                && l.tcb
-                    .tdxtcbcomponents
-                    .iter()
-                    .zip(s.iter())
-                    .skip(tdx_from)
-                    .all(|(c, v)| *v >= c.svn)
-        })
-        .ok_or(TcbError::NoMatchingTcbLevel)?;
-    advisories.extend(level.advisory_ids.iter().cloned());
-
-    // Step 2: TDX module identity and status.
     let (mrsigner, attributes, mask) = if s[1] == 0 {
         match &tcb.tdx_module {
-            Some(m) => (
-                m.mrsigner.clone(),
-                m.attributes.clone(),
-                m.attributes_mask.clone(),
-            ),
+            Some(m) => (&m.mrsigner, &m.attributes, &m.attributes_mask),
             None => {
                 return Err(TcbError::TdxModuleMismatch(
                     "the TCB info has no tdxModule".into(),
@@ -242,78 +274,69 @@ pub fn evaluate(
         }
     } else {
         let m = module_identity(tcb, s[1])?;
-        (
-            m.mrsigner.clone(),
-            m.attributes.clone(),
-            m.attributes_mask.clone(),
-        )
+        (&m.mrsigner, &m.attributes, &m.attributes_mask)
     };
-    if !hex_eq_masked(td.mr_signer_seam, &mrsigner, &"FF".repeat(48)) {
+    if !hex_eq_masked(td.mr_signer_seam, mrsigner, &"FF".repeat(48)) {
         return Err(TcbError::TdxModuleMismatch(
             "MRSIGNERSEAM differs from the TCB info".into(),
         ));
     }
-    if !hex_eq_masked(td.seam_attributes, &attributes, &mask) {
+    if !hex_eq_masked(td.seam_attributes, attributes, mask) {
         return Err(TcbError::TdxModuleMismatch(
             "SEAMATTRIBUTES differ from the TCB info".into(),
         ));
     }
-    let module_status = if s[1] == 0 {
-        Status::UpToDate
-    } else {
-        let id = format!("TDX_{:02X}", s[1]);
-        let ml = first_isv_level(&module_identity(tcb, s[1])?.tcb_levels, u16::from(s[0]))
-            .ok_or(TcbError::NoMatchingTdxModuleLevel(id))?;
-        advisories.extend(ml.advisory_ids.iter().cloned());
-        Status::parse(&ml.tcb_status)?
+    if s[1] == 0 {
+        return Ok(Status::UpToDate);
+    }
+    let id = format!("TDX_{:02X}", s[1]);
+    let ml = first_isv_level(&module_identity(tcb, s[1])?.tcb_levels, u16::from(s[0]))
+        .ok_or(TcbError::NoMatchingTdxModuleLevel(id))?;
+    advisories.extend(ml.advisory_ids.iter().cloned());
+    Status::parse(&ml.tcb_status)
+}
+
+/// Step 2b: a TD 1.5 runs on an out-of-date module while the platform is current and
+/// TEE_TCB_SVN2 (the module it would get on relaunch) reaches the newest level.
+fn relaunch_advised(
+    td: &TdReport<'_>,
+    tcb: &TcbInfo,
+    qe_status: Status,
+    sgx_status: Status,
+    status: Status,
+    module_status: Status,
+) -> Result<bool, TcbError> {
+    let Some(svn2) = td.tee_tcb_svn2 else {
+        return Ok(false);
     };
-    let mut status = Status::parse(&level.tcb_status)?.converge(module_status);
-    if status == Status::Revoked {
-        return Ok(finish(status, advisories));
+    let qe_ok = matches!(qe_status, Status::UpToDate);
+    let sgx_ok = matches!(
+        sgx_status,
+        Status::UpToDate
+            | Status::SWHardeningNeeded
+            | Status::ConfigurationNeeded
+            | Status::ConfigurationAndSWHardeningNeeded
+    );
+    let tdx_out = matches!(
+        status,
+        Status::OutOfDate | Status::OutOfDateConfigurationNeeded
+    );
+    if !(qe_ok && sgx_ok && tdx_out && module_status == Status::OutOfDate) {
+        return Ok(false);
     }
-
-    // Step 2b: TD 1.5 relaunch (QVL TDRelaunchCheck): the TD runs on an out-of-date module
-    // while the platform is current and TEE_TCB_SVN2 (the module it would get on relaunch)
-    // reaches the newest level.
-    if let Some(svn2) = td.tee_tcb_svn2 {
-        let qe_ok = matches!(qe_status, Status::UpToDate);
-        let sgx_ok = matches!(
-            sgx_status,
-            Status::UpToDate
-                | Status::SWHardeningNeeded
-                | Status::ConfigurationNeeded
-                | Status::ConfigurationAndSWHardeningNeeded
-        );
-        let tdx_out = matches!(
-            status,
-            Status::OutOfDate | Status::OutOfDateConfigurationNeeded
-        );
-        if qe_ok && sgx_ok && tdx_out && module_status == Status::OutOfDate {
-            let latest = tcb.tcb_levels.first().ok_or(TcbError::NoMatchingTcbLevel)?;
-            let comp = |i: usize| latest.tcb.tdxtcbcomponents.get(i).map_or(0, |c| c.svn);
-            let module_ok = if svn2[1] == 0 {
-                svn2[0] >= comp(0)
-            } else {
-                let m2 = module_identity(tcb, svn2[1])?;
-                let newest = m2
-                    .tcb_levels
-                    .first()
-                    .ok_or_else(|| TcbError::NoMatchingTdxModuleLevel(m2.id.clone()))?;
-                u16::from(svn2[0]) >= newest.tcb.isvsvn
-            };
-            if module_ok && svn2[2] >= comp(2) {
-                status = if sgx_status.configuration_needed() || status.configuration_needed() {
-                    Status::TDRelaunchAdvisedConfigurationNeeded
-                } else {
-                    Status::TDRelaunchAdvised
-                };
-            }
-        }
-    }
-
-    // Step 3: the QE.
-    advisories.extend(ql.advisory_ids.iter().cloned());
-    Ok(finish(status.converge(qe_status), advisories))
+    let latest = tcb.tcb_levels.first().ok_or(TcbError::NoMatchingTcbLevel)?;
+    let comp = |i: usize| latest.tcb.tdxtcbcomponents.get(i).map_or(0, |c| c.svn);
+    let module_ok = if svn2[1] == 0 {
+        svn2[0] >= comp(0)
+    } else {
+        let m2 = module_identity(tcb, svn2[1])?;
+        let newest = m2
+            .tcb_levels
+            .first()
+            .ok_or_else(|| TcbError::NoMatchingTdxModuleLevel(m2.id.clone()))?;
+        u16::from(svn2[0]) >= newest.tcb.isvsvn
+    };
+    Ok(module_ok && svn2[2] >= comp(2))
 }
 
 fn module_identity(

@@ -284,7 +284,7 @@ fn crl(
     } else if !may_sign_crls(issuer) {
         Err("the issuer's key usage does not allow CRL signing".into())
     } else {
-        check_crl_algorithm(&crl).and_then(|()| {
+        check_crl_algorithm(&crl, der).and_then(|()| {
             verify_der_with_cert(
                 issuer,
                 crl.tbs_cert_list.as_ref(),

@@ -134,8 +134,13 @@ pub fn cert(s: Spec<'_>) -> Ca {
         p.custom_extensions
             .push(CustomExtension::from_oid_content(&SGX, e));
     }
+    signed(p, s.issuer)
+}
+
+/// A certificate of `p` with a fresh P-256 key, signed by `issuer` (none: self-signed).
+pub fn signed(p: CertificateParams, issuer: Option<&Ca>) -> Ca {
     let key = KeyPair::generate().unwrap();
-    let cert = match s.issuer {
+    let cert = match issuer {
         None => p.self_signed(&key).unwrap(),
         Some(i) => p
             .signed_by(&key, &Issuer::from_params(&i.params, &i.key))
