@@ -30,8 +30,14 @@ fi
 build="$dir/build"
 if [ ! -x "$build/bin/llama-bench" ] || [ ! -f "$build/bin/libllama.so" ]; then
   echo "building llama.cpp (vendored in llama-cpp-python $version); this takes a few minutes" >&2
+  # GGML_NATIVE=ON dies with SIGILL (tilezero in tinygemm_kernel_amx) on CPUs that advertise
+  # AMX, where a process must ask the kernel for the tile state first; name the x86 features
+  # instead (AVX-512 with VNNI and BF16, which every TDX host has), and no AMX.
   cmake -S "$src/vendor/llama.cpp" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+    -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+    -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
     -DLLAMA_BUILD_TOOLS=ON >"$dir/cmake-configure.log" 2>&1 ||
     { tail -30 "$dir/cmake-configure.log" >&2; exit 1; }

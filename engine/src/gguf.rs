@@ -56,7 +56,52 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<Gguf, Error> {
         values: 0,
         string_bytes: 0,
     };
+    let (version, tensor_count, metadata) = header(&mut r)?;
+    let alignment = match metadata.get("general.alignment") {
+        None => DEFAULT_ALIGNMENT,
+        Some(Value::U32(a)) if a.is_power_of_two() => u64::from(*a),
+        Some(v) => {
+            return Err(gguf(format!(
+                "general.alignment must be a power of two, got {v:?}"
+            )))
+        }
+    };
 
+    // Steps 3 and 4: the tensor directory, every tensor inside the file.
+    let (tensor_infos, data_start) = tensor_directory(&mut r, tensor_count, alignment, file_size)?;
+    Ok(Gguf {
+        content: gguf_file::Content {
+            magic: version,
+            metadata,
+            tensor_infos,
+            tensor_data_offset: data_start,
+        },
+        file_size,
+    })
+}
+
+/// Reads only the header and metadata of a GGUF file: enough for its tokenizer and chat
+/// template, also from a file cut short after them (a model's first part, as published).
+///
+/// # Errors
+/// As [`read`], for the header and metadata.
+pub fn read_metadata<R: Read + Seek>(reader: &mut R) -> Result<HashMap<String, Value>, Error> {
+    let file_size = reader.seek(SeekFrom::End(0)).map_err(io_err)?;
+    reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut r = Bounded {
+        inner: reader,
+        pos: 0,
+        len: file_size,
+        values: 0,
+        string_bytes: 0,
+    };
+    Ok(header(&mut r)?.2)
+}
+
+/// Steps 1 and 2 of [`read`]: magic, version, counts, metadata.
+fn header<R: Read>(
+    r: &mut Bounded<'_, R>,
+) -> Result<(VersionedMagic, u64, HashMap<String, Value>), Error> {
     // Step 1: magic and version.
     let magic = r.u32()?;
     if magic != GGUF_MAGIC {
@@ -90,27 +135,7 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<Gguf, Error> {
             return Err(gguf(format!("metadata key {key:?} appears twice")));
         }
     }
-    let alignment = match metadata.get("general.alignment") {
-        None => DEFAULT_ALIGNMENT,
-        Some(Value::U32(a)) if a.is_power_of_two() => u64::from(*a),
-        Some(v) => {
-            return Err(gguf(format!(
-                "general.alignment must be a power of two, got {v:?}"
-            )))
-        }
-    };
-
-    // Steps 3 and 4: the tensor directory, every tensor inside the file.
-    let (tensor_infos, data_start) = tensor_directory(&mut r, tensor_count, alignment, file_size)?;
-    Ok(Gguf {
-        content: gguf_file::Content {
-            magic: version,
-            metadata,
-            tensor_infos,
-            tensor_data_offset: data_start,
-        },
-        file_size,
-    })
+    Ok((version, tensor_count, metadata))
 }
 
 /// Steps 3 and 4 of [`read`]: the tensor directory, then every tensor's bytes checked to lie

@@ -190,9 +190,17 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("lower context="), "{err}");
-        // A long prompt's attention scratch counts too.
+        // A long prompt's scratch counts too, one chunk of 128 queries over all its keys.
         let e = estimate(Engine::Candle, &r1(), q4km, 32_768, 30_000);
-        assert!(check(&e, DEFAULT_BUDGET, 32_768, 30_000).is_err());
+        assert_eq!(
+            e.prompt_scratch,
+            2 * 12 * 128 * 30_000 * 4 + 3 * 128 * 8960 * 4 + 151_936 * 8
+        );
+        let short = estimate(Engine::Candle, &r1(), q4km, 32_768, 100);
+        assert_eq!(
+            short.prompt_scratch,
+            2 * 12 * 100 * 100 * 4 + 3 * 100 * 8960 * 4 + 151_936 * 8
+        );
     }
 
     #[test]

@@ -32,6 +32,38 @@ pub struct Prompt {
     /// Whether the prompt leaves the model inside a `<think>` block (DeepSeek-R1 style), so the
     /// output starts with reasoning.
     pub opens_think: bool,
+    /// For a reasoning model, how the `<think>` block was opened.
+    pub think: Option<Think>,
+}
+
+/// How a reasoning model's answer is made to start with `<think>\n` (the rule of
+/// [`build_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Think {
+    /// The model's own chat template ends its generation prompt with `<think>`.
+    Template,
+    /// The template does not (DeepSeek changed it on 2025-02-09; files converted before carry
+    /// the old one), so `<think>\n` was added after it, as DeepSeek's model card recommends.
+    Forced,
+}
+
+/// Whether a model is one of DeepSeek's R1 distills, whose answers should start with
+/// `<think>\n`: its GGUF names the `deepseek-r1-qwen` pre-tokenizer, or a `DeepSeek-R1`
+/// name.
+pub fn reasoning_model(
+    md: &std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>,
+) -> bool {
+    let text = |k: &str| {
+        md.get(k)
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let name = format!("{} {}", text("general.name"), text("general.basename"))
+        .to_ascii_lowercase()
+        .replace(['-', '_'], " ");
+    text("tokenizer.ggml.pre") == "deepseek-r1-qwen" || name.contains("deepseek r1")
 }
 
 /// A piece of the rendered template.
@@ -59,6 +91,26 @@ pub const MAX_TEMPLATE_OUTPUT: usize = 1 << 20;
 /// # Errors
 /// [`Error::Template`] if the template fails to parse or render, or exceeds a bound.
 pub fn render_marked(template: &str, bos: &str, eos: &str, system: bool) -> Result<String, Error> {
+    let mut messages = Vec::new();
+    if system {
+        messages.push(("system", SYSTEM_MARK));
+    }
+    messages.push(("user", USER_MARK));
+    render_messages(template, bos, eos, &messages)
+}
+
+/// Renders `template` for a conversation (`(role, content)` pairs) with the generation
+/// prompt added, as Hugging Face and llama.cpp render chat templates, with the bounds of
+/// [`render_marked`].
+///
+/// # Errors
+/// [`Error::Template`] if the template fails to parse or render, or exceeds a bound.
+pub fn render_messages(
+    template: &str,
+    bos: &str,
+    eos: &str,
+    messages: &[(&str, &str)],
+) -> Result<String, Error> {
     // Hugging Face renders chat templates with trim_blocks and lstrip_blocks on (and drops a
     // final newline of the template source, as Jinja does); so does llama.cpp.
     let mut env = Environment::new();
@@ -75,11 +127,10 @@ pub fn render_marked(template: &str, bos: &str, eos: &str, system: bool) -> Resu
     );
     env.add_template("chat", template)
         .map_err(|e| Error::Template(format!("cannot parse: {e}")))?;
-    let mut messages = Vec::new();
-    if system {
-        messages.push(context! { role => "system", content => SYSTEM_MARK });
-    }
-    messages.push(context! { role => "user", content => USER_MARK });
+    let messages: Vec<_> = messages
+        .iter()
+        .map(|(role, content)| context! { role => role, content => content })
+        .collect();
     let mut out = Capped(Vec::new());
     env.get_template("chat")
         .and_then(|t| {
@@ -187,7 +238,8 @@ pub fn cut(out: &str, system: Option<&str>, user: &str) -> Result<Vec<Segment>, 
     Ok(segments)
 }
 
-/// Builds the prompt tokens for `mode`, rendering the chat template in this process.
+/// Builds the prompt tokens for `mode`, rendering the chat template in this process, with no
+/// reasoning rule.
 ///
 /// # Errors
 /// [`Error::Template`] if the model has no chat template (chat mode) or it fails to render;
@@ -199,11 +251,15 @@ pub fn build(
     system: Option<&str>,
     user: &str,
 ) -> Result<Prompt, Error> {
-    build_with(mode, chat_template, tok, system, user, render_marked)
+    build_with(mode, chat_template, tok, system, user, false, render_marked)
 }
 
 /// [`build`] with the renderer given: `render(template, bos, eos, with_system)` returns what
 /// [`render_marked`] returns (the app runs it in a child process with bounded memory).
+///
+/// With `reasoning` (a [`reasoning_model`]) in chat mode, the answer must open a `<think>`
+/// block: when the template's generation prompt does not end with `<think>`, `<think>\n` is
+/// added after it, as template text ([`Think::Forced`]); [`Prompt::think`] says which.
 ///
 /// # Errors
 /// As [`build`].
@@ -213,6 +269,7 @@ pub fn build_with(
     tok: &Tokenizer,
     system: Option<&str>,
     user: &str,
+    reasoning: bool,
     render: impl FnOnce(&str, &str, &str, bool) -> Result<String, Error>,
 ) -> Result<Prompt, Error> {
     match mode {
@@ -225,6 +282,7 @@ pub fn build_with(
             Ok(Prompt {
                 tokens,
                 opens_think: false,
+                think: None,
             })
         }
         Mode::Chat => {
@@ -250,10 +308,20 @@ pub fn build_with(
                     }
                 }
             }
-            let opens_think = last_template.trim_end().ends_with("<think>");
+            let mut opens_think = last_template.trim_end().ends_with("<think>");
+            let think = match (reasoning, opens_think) {
+                (false, _) => None,
+                (true, true) => Some(Think::Template),
+                (true, false) => {
+                    tokens.extend(tok.encode_trusted("<think>\n")?);
+                    opens_think = true;
+                    Some(Think::Forced)
+                }
+            };
             Ok(Prompt {
                 tokens,
                 opens_think,
+                think,
             })
         }
     }

@@ -65,6 +65,23 @@ impl Spec {
         }
     }
 
+    /// A one-layer Qwen2 of width 64 for a vocabulary of `n_vocab` tokens (a real tokenizer's,
+    /// written with [`write_with_tokenizer`]): every matrix Q8_0, so that no row is narrower
+    /// than a block.
+    pub fn tiny_qwen2_for_vocab(n_vocab: usize) -> Self {
+        Spec {
+            name: "tiny-qwen2-real-tokenizer",
+            n_layer: 1,
+            n_embd: 64,
+            n_head: 2,
+            n_head_kv: 1,
+            n_ff: 128,
+            n_vocab,
+            n_ctx: 131072,
+            dtype: |_, _, _| GgmlDType::Q8_0,
+        }
+    }
+
     /// DeepSeek-R1-Distill-Qwen-1.5B's shapes with llama.cpp's Q4_K_M type choice
     /// (`llama-quant.cpp`: Q6_K output head, Q6_K `attn_v`/`ffn_down` in the layers
     /// `use_more_bits` picks, Q4_K elsewhere).
@@ -187,6 +204,55 @@ pub fn write(
     Ok(())
 }
 
+/// Writes a synthetic model whose tokenizer and chat template are copied, value for value,
+/// from `source`'s metadata (every `tokenizer.*` key, and `general.name`/`general.basename`):
+/// a real vocabulary with tiny random weights. `spec.n_vocab` must be the source's token
+/// count.
+///
+/// # Errors
+/// If the source has no token list of `spec.n_vocab` entries, a tensor cannot be quantized,
+/// or the file cannot be written.
+pub fn write_with_tokenizer(
+    spec: &Spec,
+    seed: u64,
+    source: &std::collections::HashMap<String, Value>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let n = match source.get("tokenizer.ggml.tokens") {
+        Some(Value::Array(t)) => t.len(),
+        _ => anyhow::bail!("the source has no tokenizer.ggml.tokens"),
+    };
+    anyhow::ensure!(
+        n == spec.n_vocab,
+        "{n} tokens, the spec has {}",
+        spec.n_vocab
+    );
+    let tensors = tensors(spec, seed, |_| {})?;
+    let mut metadata: Vec<(String, Value)> = hyperparameters(spec)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let mut copied: Vec<(&String, &Value)> = source
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("tokenizer.") || *k == "general.name" || *k == "general.basename"
+        })
+        .collect();
+    copied.sort_by(|a, b| a.0.cmp(b.0));
+    metadata.retain(|(k, _)| k != "general.name");
+    metadata.extend(copied.into_iter().map(|(k, v)| (k.clone(), v.clone())));
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let tmp = path.with_extension("part");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    gguf_file::write(&mut file, &md, &ts)?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
 /// Every tensor of `spec`, quantized, drawn from the generator seeded with `seed` in a fixed
 /// order (the order is part of the bytes).
 fn tensors(
@@ -280,8 +346,7 @@ fn tensors(
 /// The metadata: Qwen2 hyperparameters, the synthetic vocabulary with DeepSeek-R1's special
 /// tokens, and `chat_template`.
 fn metadata(spec: &Spec, chat_template: &str) -> Vec<(&'static str, Value)> {
-    let (e, f, v) = (spec.n_embd, spec.n_ff, spec.n_vocab);
-    let (tokens, types) = vocabulary(v);
+    let (tokens, types) = vocabulary(spec.n_vocab);
     let bos = tokens
         .iter()
         .position(|t| t == SPECIAL_TOKENS[0].0)
@@ -290,19 +355,9 @@ fn metadata(spec: &Spec, chat_template: &str) -> Vec<(&'static str, Value)> {
         .iter()
         .position(|t| t == SPECIAL_TOKENS[1].0)
         .unwrap_or(0) as u32;
-    let u32v = |x: usize| Value::U32(x as u32);
     let s = |x: &str| Value::String(x.to_string());
-    let metadata: Vec<(&str, Value)> = vec![
-        ("general.architecture", s("qwen2")),
-        ("general.name", s(spec.name)),
-        ("qwen2.block_count", u32v(spec.n_layer)),
-        ("qwen2.context_length", Value::U32(spec.n_ctx)),
-        ("qwen2.embedding_length", u32v(e)),
-        ("qwen2.feed_forward_length", u32v(f)),
-        ("qwen2.attention.head_count", u32v(spec.n_head)),
-        ("qwen2.attention.head_count_kv", u32v(spec.n_head_kv)),
-        ("qwen2.rope.freq_base", Value::F32(10000.0)),
-        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+    let mut metadata = hyperparameters(spec);
+    metadata.extend([
         ("tokenizer.ggml.model", s("gpt2")),
         ("tokenizer.ggml.pre", s("deepseek-r1-qwen")),
         (
@@ -326,6 +381,23 @@ fn metadata(spec: &Spec, chat_template: &str) -> Vec<(&'static str, Value)> {
         ("tokenizer.ggml.eos_token_id", Value::U32(eos)),
         ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
         ("tokenizer.chat_template", s(chat_template)),
-    ];
+    ]);
     metadata
+}
+
+/// The Qwen2 hyperparameters of `spec`.
+fn hyperparameters(spec: &Spec) -> Vec<(&'static str, Value)> {
+    let u32v = |x: usize| Value::U32(x as u32);
+    vec![
+        ("general.architecture", Value::String("qwen2".into())),
+        ("general.name", Value::String(spec.name.into())),
+        ("qwen2.block_count", u32v(spec.n_layer)),
+        ("qwen2.context_length", Value::U32(spec.n_ctx)),
+        ("qwen2.embedding_length", u32v(spec.n_embd)),
+        ("qwen2.feed_forward_length", u32v(spec.n_ff)),
+        ("qwen2.attention.head_count", u32v(spec.n_head)),
+        ("qwen2.attention.head_count_kv", u32v(spec.n_head_kv)),
+        ("qwen2.rope.freq_base", Value::F32(10000.0)),
+        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+    ]
 }

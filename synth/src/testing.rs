@@ -58,3 +58,49 @@ pub fn tiny_qwen2() -> &'static Path {
         path
     })
 }
+
+/// The first part of a real DeepSeek-R1-Distill-Qwen-7B GGUF (its complete metadata):
+/// `R1_GGUF_HEAD`, else `models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.head.gguf`, fetched by
+/// `scripts/fetch-r1-metadata.sh` (the test command runs it).
+///
+/// # Panics
+/// When the file is missing, naming the path and the script that fetches it.
+pub fn r1_head() -> PathBuf {
+    let p = std::env::var_os("R1_GGUF_HEAD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.head.gguf"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/fetch-r1-metadata.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// A tiny synthetic Qwen2 with DeepSeek-R1's real tokenizer and chat template, copied from
+/// [`r1_head`] ([`Spec::tiny_qwen2_for_vocab`], seed 0), written once per process.
+///
+/// # Panics
+/// When the source cannot be read or the file cannot be written.
+pub fn tiny_r1_real_tokenizer() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("iexec-llm-synth-{}", std::process::id()));
+        let path = dir.join("tiny-r1-real-tokenizer.gguf");
+        let src = r1_head();
+        let written = (|| -> anyhow::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let ct =
+                candle_core::quantized::gguf_file::Content::read(&mut std::fs::File::open(&src)?)?;
+            let n = match ct.metadata.get("tokenizer.ggml.tokens") {
+                Some(candle_core::quantized::gguf_file::Value::Array(t)) => t.len(),
+                _ => anyhow::bail!("no tokenizer.ggml.tokens"),
+            };
+            crate::write_with_tokenizer(&Spec::tiny_qwen2_for_vocab(n), 0, &ct.metadata, &path)
+        })();
+        if let Err(e) = written {
+            panic!("writing {} from {}: {e:#}", path.display(), src.display());
+        }
+        path
+    })
+}

@@ -334,3 +334,33 @@ fn forged_arrangements_of_the_intel_chain_against_dcap_qvl() {
     assert_eq!(ours(&s1_quote, &s1, S1_TIME).0.as_deref(), Some("UpToDate"));
     assert_eq!(theirs(&s1_quote, &s1, S1_TIME), "UpToDate");
 }
+
+/// Finding 10: the outer `signatureAlgorithm` of a certificate is not covered by its
+/// signature. Every single-bit change of it, in the real Intel TCB signing certificate, must
+/// be refused (it once verified).
+#[test]
+fn every_bit_of_the_unsigned_algorithm_is_checked() {
+    let s1: Value = serde_json::from_slice(&load(S1_BUNDLE)).unwrap();
+    let intel = intel_chain(&s1);
+    let signer = &intel[0];
+    // The outer AlgorithmIdentifier: the last ecdsa-with-SHA256 SEQUENCE in the DER.
+    let alg = [
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    let at = signer.windows(alg.len()).rposition(|w| w == alg).unwrap();
+    assert!(verify_chain(&intel, &Trust::default()).is_ok());
+    let mut flips = 0;
+    for byte in at..at + alg.len() {
+        for bit in 0..8 {
+            let mut cert = signer.clone();
+            cert[byte] ^= 1 << bit;
+            let chain = [cert, intel[1].clone()];
+            assert!(
+                verify_chain(&chain, &Trust::default()).is_err(),
+                "byte {byte} bit {bit} still verifies"
+            );
+            flips += 1;
+        }
+    }
+    assert_eq!(flips, 96);
+}

@@ -5,9 +5,14 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use verifier::tdx::quote;
 
-/// The vectors, in the repository: `verifier/testdata` (origins in its `manifest.json`).
+/// The vectors, in the repository: `verifier/testdata` (origins in its `manifest.json`),
+/// found from whichever crate of the workspace includes this module.
 pub fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|d| d.join("verifier/testdata"))
+        .find(|d| d.join("manifest.json").is_file())
+        .unwrap_or_else(|| here.join("testdata"))
 }
 
 pub fn manifest() -> Value {
