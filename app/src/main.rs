@@ -10,21 +10,28 @@ PARAMETERS (key=value; under iExec they are the deal's iexec_args, public on cha
   prompt=TEXT        the prompt (or give it as free text: every argument that is not key=value)
   system=TEXT        system prompt (chat template only)
   max_tokens=N       most tokens to generate, 1..32768            [default: 512]
-  temperature=X      0 = greedy, up to 2                          [default: 0.6]
+  temperature=X      0 = greedy (below 1e-4 too), up to 2         [default: 0.6]
   top_p=X            nucleus sampling mass, (0, 1]                [default: 0.95]
   seed=N             sampler seed, same seed = same answer         [default: 0]
   template=chat|raw  render the model's chat template, or not     [default: chat]
   context=N          largest prompt + answer in tokens, 16..131072 [default: 4096]
-  time_budget=S      stop generating S seconds after start        [default: 270]
+  time_budget=S      stop S seconds after start (prompt reading too) [default: 270]
 
-CONFIDENTIAL PROMPT (never logged; result.json keeps only its sha256), instead of prompt=:
-  IEXEC_REQUESTER_SECRET_1, the protected dataset ($IEXEC_IN/$IEXEC_DATASET_FILENAME),
-  or input file 1 (IEXEC_INPUT_FILE_NAME_1 in IEXEC_INPUT_FILES_FOLDER).
+PROMPT SOURCES, instead of prompt= (exactly one; the text is never logged, result.json keeps
+its sha256):
+  IEXEC_REQUESTER_SECRET_1     confidential, at most 4096 bytes (iExec's secret service)
+  $IEXEC_IN/$IEXEC_DATASET_FILENAME
+                               confidential: plain UTF-8, or a DataProtector zip with the
+                               fields prompt, system and any parameter above (off chain)
+  input file 1 (IEXEC_INPUT_FILE_NAME_1 in IEXEC_INPUT_FILES_FOLDER)
+                               public: its URL is in the deal's parameters
+  Bulk tasks (IEXEC_BULK_SLICE_SIZE > 0) are refused.
 
-OUTPUT (in --out, or $IEXEC_OUT under a worker):
+OUTPUT (in --out, or $IEXEC_OUT under a worker; nothing is written without either):
   result.json    deterministic result: answer, reasoning, finish_reason, usage, parameters,
                  prompt sha256, model sha256, binary sha256
-  computed.json  deterministic-output-path (and error-message on failure)
+  computed.json  deterministic-output-path (always /iexec_out/result.json, where the
+                 post-compute sees the output directory) and error-message on failure
   metrics.json   load time, prefill and decode tokens/s, peak RSS
   quote.bin      TDX quote whose REPORTDATA binds result.json, where the platform offers one
                  (configfs-tsm or a dstack guest agent); eventlog.bin/.json the TD event log.
@@ -36,11 +43,13 @@ ENGINE (environment; the answer's bytes never depend on the last two):
   IEXEC_LLM_THREADS=N           threads of our engine [default: RAYON_NUM_THREADS, else cores]
   IEXEC_LLM_SIMD=scalar|avx2|avx512  force a kernel path [default: the best the CPU has]
 
-EXIT STATUS: 0 answered, 1 failed (error result written), 2 no output could be written.
+EXIT STATUS: 0 a result was written (an answer or an error record: a worker publishes the
+result only when the app exits 0), 2 no result could be written at all.
 
 EXAMPLE:
-  iexec-llm --model SmolLM2-135M-Instruct.Q4_1.gguf --model-sha256 b179c952... \\
-      --out out max_tokens=64 temperature=0 \"What is the capital of France?\"";
+  iexec-llm --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+      --model-sha256 b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 \\
+      --out out/local max_tokens=64 temperature=0 \"What is the capital of France?\"";
 
 /// Answers a prompt with a pinned GGUF model, as an iExec iApp or from a shell.
 #[derive(Parser, Debug)]

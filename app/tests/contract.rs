@@ -475,6 +475,9 @@ fn local_use_streams_the_answer_and_help_teaches() {
         "IEXEC_REQUESTER_SECRET_1",
         "result.json",
         "EXIT STATUS",
+        // The example's digest can be pasted: all 64 digits.
+        SMOLLM2_SHA256,
+        "public: its URL is in the deal's parameters",
     ] {
         assert!(text.contains(word), "--help lacks {word}");
     }
