@@ -12,7 +12,8 @@
 #   6. seal the output as a TEE worker's post-compute does (worker-sim: iexec_out.zip, the
 #      enclave signature by a test enclave-challenge key, the receipt the chain would show);
 #   7. verifier check-result: the result chain, the measurement and the attestation (none
-#      here: no TDX device on this machine), ending with what is proven and what is trusted.
+#      here: no TDX device on this machine), ending with what is proven and what is trusted;
+#   8. verifier replay: the answer re-derived from the image layout alone, bit for bit.
 #
 #   scripts/demo.sh ["your prompt"]     # everything goes to out/demo/ (emptied first)
 #   DEMO_RUN=direct scripts/demo.sh     # the direct path even where runc could run
@@ -139,3 +140,7 @@ cat "$work/receipt.json"
 step "verifier check-result ($mode run)"
 "$verifier" check-result "$work/iexec_out.zip" --receipt "$work/receipt.json" \
   --expected "$work/image/measurement.json"
+
+step "verifier replay: the answer re-derived by the measured binary on the measured model"
+DEMO_PROMPT="$prompt" "$verifier" replay "$work/iexec_out.zip" --image "$work/image/oci" \
+  --expected "$work/image/measurement.json" --prompt-env DEMO_PROMPT | tail -n 4

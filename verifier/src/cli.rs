@@ -64,6 +64,14 @@ pub enum Command {
         after_help = "EXAMPLE:\n  verifier check-result iexec_out.zip --receipt receipt.json \\\n      --expected measurement.json --collateral collateral.json"
     )]
     CheckResult(CheckResultArgs),
+    /// Re-derive a result bit for bit: check the image layout against its measurement, take
+    /// the app binary and the model from it (by their measured sha256), check that the prompt
+    /// given is the one result.json states, run the binary with the parameters result.json
+    /// states, and compare every deterministic claim. The prompt is never printed.
+    #[command(
+        after_help = "EXAMPLE:\n  verifier replay iexec_out.zip --image result/oci --expected result/measurement.json \\\n      --prompt-file my-prompt.txt"
+    )]
+    Replay(ReplayArgs),
     /// Recompute every digest of an OCI image layout and, with --expected, compare it with
     /// the build's measurement.json.
     ///
@@ -150,6 +158,43 @@ pub struct CheckResultArgs {
     /// Fail when the result carries no TDX quote.
     #[arg(long)]
     pub require_quote: bool,
+    /// Also replay the result (as `verifier replay`) with the prompt in this file; needs
+    /// --image.
+    #[arg(long, value_name = "F", requires = "image")]
+    pub replay_prompt_file: Option<PathBuf>,
+    /// The image layout the task ran, for --replay-prompt-file.
+    #[arg(long, value_name = "LAYOUT", requires = "replay_prompt_file")]
+    pub image: Option<PathBuf>,
+}
+
+/// `verifier replay`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("prompt_source").required(true).args(["prompt_file", "prompt_env", "protected_data"])))]
+pub struct ReplayArgs {
+    /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
+    pub result: PathBuf,
+    /// The image layout the task ran (an OCI layout directory).
+    #[arg(long, value_name = "LAYOUT")]
+    pub image: PathBuf,
+    /// measurement.json of the image build.
+    #[arg(long, value_name = "MEASUREMENT.json")]
+    pub expected: PathBuf,
+    /// The prompt, in a file (for a prompt given as arguments, a requester secret, a plain
+    /// dataset or an input file).
+    #[arg(long, value_name = "F")]
+    pub prompt_file: Option<PathBuf>,
+    /// The prompt, in this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub prompt_env: Option<String>,
+    /// The protected data, the DataProtector zip the task read.
+    #[arg(long, value_name = "ZIP")]
+    pub protected_data: Option<PathBuf>,
+    /// The system prompt, in a file, when the result has one.
+    #[arg(long, value_name = "F")]
+    pub system_file: Option<PathBuf>,
+    /// The beneficiary's RSA private key, for an encrypted result.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: Option<PathBuf>,
 }
 
 /// The outcome of a subcommand, rendered both ways: `main` prints one of them.
@@ -174,6 +219,7 @@ pub fn run(cli: Cli) -> Result<Verdict, Error> {
         Command::Decode { quote } => decode(&quote),
         Command::CheckQuote(a) => check_quote(a),
         Command::CheckResult(a) => check_result(a),
+        Command::Replay(a) => replay(a),
         Command::Measure {
             oci_dir,
             expected,
@@ -335,7 +381,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         Some(b) => Some(Collateral::from_bundle(&read(b)?)?),
     };
     let (trust, now, policy) = a.quote_checks.read()?;
-    let o = check_result::check(&check_result::Inputs {
+    let mut o = check_result::check(&check_result::Inputs {
         archive: &archive,
         receipt: &receipt,
         expected: &expected,
@@ -345,6 +391,28 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         now,
         require_quote: a.require_quote,
     });
+    if let (Some(f), Some(image)) = (&a.replay_prompt_file, &a.image) {
+        let r = run_replay(
+            &archive,
+            image,
+            &expected,
+            crate::replay::PromptInput::Text(read(f)?),
+            None,
+        )?;
+        let ok = r.report.passed();
+        o.report
+            .checks
+            .extend(r.report.checks.into_iter().map(|mut c| {
+                c.name = format!("replay: {}", c.name);
+                c
+            }));
+        if ok {
+            o.proven.push(format!(
+                "replay: the measured binary on the measured model, given this prompt, writes this result again ({})",
+                r.summary
+            ));
+        }
+    }
     let passed = o.report.passed();
     let mut text = o.report.human();
     for e in &o.events {
@@ -418,4 +486,64 @@ fn measure(
                      "checks": report.checks, "failed": failed}),
         text,
     })
+}
+
+fn replay(a: ReplayArgs) -> Result<Verdict, Error> {
+    let key = a.key.as_deref().map(read).transpose()?;
+    let key = key.as_deref().map(rsa_key).transpose()?;
+    let archive = ResultArchive::open(&a.result, key.as_ref())?;
+    let expected: Measurement = json_file(&a.expected)?;
+    let prompt = match (&a.prompt_file, &a.prompt_env, &a.protected_data) {
+        (Some(f), _, _) => crate::replay::PromptInput::Text(read(f)?),
+        (_, Some(v), _) => crate::replay::PromptInput::Text(
+            std::env::var_os(v)
+                .ok_or_else(|| Error::malformed("--prompt-env", format!("{v} is not set")))?
+                .into_encoded_bytes(),
+        ),
+        (_, _, Some(z)) => crate::replay::PromptInput::ProtectedData(read(z)?),
+        _ => {
+            return Err(Error::malformed(
+                "prompt",
+                "give --prompt-file, --prompt-env or --protected-data",
+            ))
+        }
+    };
+    let system = a.system_file.as_deref().map(read).transpose()?;
+    let r = run_replay(&archive, &a.image, &expected, prompt, system)?;
+    let passed = r.report.passed();
+    let mut text = r.report.human();
+    text.push_str(&format!("replayed: {}\n", printable(&r.summary)));
+    let failed: Vec<_> = r.report.failures().collect();
+    Ok(Verdict {
+        passed,
+        json: json!({"replayed": passed, "summary": r.summary, "stopped_on_time": r.stopped_on_time,
+                     "checks": r.report.checks, "failed": failed}),
+        text,
+    })
+}
+
+/// A replay in a fresh scratch directory, removed after; the engine settings of this
+/// process's environment (they choose a kernel path or thread count, never the bytes).
+fn run_replay(
+    archive: &ResultArchive,
+    layout: &Path,
+    expected: &Measurement,
+    prompt: crate::replay::PromptInput,
+    system: Option<Vec<u8>>,
+) -> Result<crate::replay::Replay, Error> {
+    let work = crate::replay::scratch()?;
+    let r = crate::replay::replay(&crate::replay::Inputs {
+        archive,
+        layout,
+        expected,
+        prompt,
+        system,
+        work: &work,
+        engine_env: ["IEXEC_LLM_SIMD", "IEXEC_LLM_THREADS", "IEXEC_LLM_ENGINE"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect(),
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    r
 }

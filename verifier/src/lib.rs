@@ -7,6 +7,7 @@
 //!   (resultHash, resultSeal, enclave and workerpool signatures), the receipt.
 //! - [`image`]: an OCI image layout's digests recomputed and compared with its measurement.
 //! - [`check_result`]: a downloaded result to a verdict, in five numbered steps.
+//! - [`replay`]: a result re-derived, bit for bit, by the measured binary on the measured model.
 //! - [`report`]: checks, the checklist, and escaping of everything the input may hold.
 //! - [`cli`]: the subcommands, each run into a [`cli::Verdict`].
 //! - [`error`]: the one [`Error`] type (unusable input; a failed check is not an error).
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod error;
 pub mod iexec;
 pub mod image;
+pub mod replay;
 pub mod report;
 pub mod tdx;
 

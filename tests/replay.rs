@@ -1,0 +1,271 @@
+//! `verifier replay`: a task run by the image's binary, replayed by the verifier from the
+//! image layout alone, on every kernel path and thread count; every tamper named.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common.rs"]
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use verifier::iexec::archive::ResultArchive;
+use verifier::replay::{replay, PromptInput, Replay};
+
+const PROMPT: &str = "Write a short poem about the sea.";
+
+/// An image, and a task run by its binary as a worker runs it (prompt in a requester secret).
+struct Task {
+    oci: PathBuf,
+    expected: oci_image::Measurement,
+    out: PathBuf,
+}
+
+fn task(tag: &str, prompt: &str, args: &[&str]) -> Task {
+    let dir = tempdir(tag);
+    let expected = oci_image::build(
+        &spec(&static_app(), vec![(smollm2(), SMOLLM2.into())]),
+        &dir.join("oci"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = Command::new(static_app())
+        .env_clear()
+        .env("IEXEC_OUT", &out)
+        .env("IEXEC_REQUESTER_SECRET_1", prompt)
+        .args([
+            "--model",
+            smollm2().to_str().unwrap(),
+            "--model-sha256",
+            SMOLLM2_SHA256,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Task {
+        oci: dir.join("oci"),
+        expected,
+        out,
+    }
+}
+
+fn run(t: &Task, prompt: &str, engine_env: &[(&str, &str)]) -> Result<Replay, String> {
+    let archive = ResultArchive::open(&t.out, None).unwrap();
+    let work = tempdir("replay-work");
+    replay(&verifier::replay::Inputs {
+        archive: &archive,
+        layout: &t.oci,
+        expected: &t.expected,
+        prompt: PromptInput::Text(prompt.as_bytes().to_vec()),
+        system: None,
+        work: &work,
+        engine_env: engine_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn edit(t: &Task, f: impl Fn(&mut Value)) {
+    let p = t.out.join("result.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_result_replays_identically_on_every_kernel_path_and_thread_count() {
+    let t = task(
+        "replay",
+        PROMPT,
+        &["max_tokens=24", "temperature=0.7", "seed=5"],
+    );
+    let mut runs = 0;
+    for simd in ["scalar", "avx2", "avx512"] {
+        for threads in ["1", "2", "3"] {
+            let r = run(
+                &t,
+                PROMPT,
+                &[("IEXEC_LLM_SIMD", simd), ("IEXEC_LLM_THREADS", threads)],
+            )
+            .unwrap();
+            assert!(
+                r.report.passed(),
+                "{simd} {threads}: {:#?}",
+                r.report.failures().collect::<Vec<_>>()
+            );
+            assert_eq!(r.summary, "identical", "{simd} {threads}");
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, 9);
+}
+
+#[test]
+fn every_tampered_claim_is_named_and_another_prompt_is_refused() {
+    let t = task(
+        "tamper",
+        PROMPT,
+        &["max_tokens=24", "temperature=0.7", "seed=5"],
+    );
+    // Another prompt: refused before anything runs.
+    let e = run(&t, "Write a short poem about the land.", &[])
+        .err()
+        .unwrap();
+    assert!(e.contains("not the prompt of this result"), "{e}");
+
+    let original = std::fs::read(t.out.join("result.json")).unwrap();
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "answer",
+            Box::new(|v| {
+                v["answer"] = format!("{} (edited)", v["answer"].as_str().unwrap()).into()
+            }),
+            "differs: answer differs from byte",
+        ),
+        (
+            "seed",
+            Box::new(|v| v["parameters"]["seed"] = 6.into()),
+            "differs: answer",
+        ),
+        (
+            "temperature",
+            Box::new(|v| v["parameters"]["temperature"] = 1.5.into()),
+            "differs: answer",
+        ),
+        (
+            "completion tokens",
+            Box::new(|v| v["usage"]["completion_tokens"] = 23.into()),
+            "differs: usage",
+        ),
+    ];
+    for (what, f, want) in cases {
+        std::fs::write(t.out.join("result.json"), &original).unwrap();
+        edit(&t, f);
+        let r = run(&t, PROMPT, &[]).unwrap();
+        assert!(!r.report.passed(), "{what}");
+        assert!(r.summary.starts_with(want), "{what}: {}", r.summary);
+    }
+    // A model digest that is not the measured one: not run at all.
+    std::fs::write(t.out.join("result.json"), &original).unwrap();
+    edit(&t, |v| v["model"]["sha256"] = "00".repeat(32).into());
+    let r = run(&t, PROMPT, &[]).unwrap();
+    assert!(r.summary.starts_with("not run"), "{}", r.summary);
+    assert!(r
+        .report
+        .failures()
+        .any(|c| c.name == "result.json's model is a measured one"));
+    // The answer's text is never in the report.
+    let answer: Value = serde_json::from_slice(&original).unwrap();
+    let text = answer["answer"].as_str().unwrap();
+    std::fs::write(t.out.join("result.json"), &original).unwrap();
+    edit(&t, |v| v["answer"] = "x".into());
+    let r = run(&t, PROMPT, &[]).unwrap();
+    assert!(!r.report.human().contains(text));
+}
+
+#[test]
+fn a_result_stopped_by_the_workers_clock_replays_to_its_length() {
+    // Enough time to load and read the prompt, not to count this far.
+    let counting = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,";
+    let dir_task = task(
+        "clock",
+        counting,
+        &[
+            "time_budget=3",
+            "max_tokens=32768",
+            "temperature=0",
+            "template=raw",
+        ],
+    );
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(dir_task.out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["finish_reason"], "time", "{r}");
+    let replayed = run(&dir_task, counting, &[]).unwrap();
+    assert!(
+        replayed.report.passed(),
+        "{:#?}",
+        replayed.report.failures().collect::<Vec<_>>()
+    );
+    assert!(replayed.stopped_on_time);
+    assert!(
+        replayed.summary.contains("the worker's clock"),
+        "{}",
+        replayed.summary
+    );
+}
+
+#[test]
+fn check_result_adds_the_replay_to_its_verdict() {
+    use clap::Parser;
+    let t = task("check-replay", PROMPT, &["max_tokens=16", "seed=2"]);
+    let dir = t.out.parent().unwrap().to_path_buf();
+    let receipt = e2e_tests::seal(
+        &t.out,
+        &e2e_tests::Task {
+            task_id: &format!("0x{}", "5a".repeat(32)),
+            worker: "0x000000000000000000000000000000000000c0de",
+            enclave_key: &k256::ecdsa::SigningKey::from_slice(&[0x11; 32]).unwrap(),
+            workerpool_key: &k256::ecdsa::SigningKey::from_slice(&[0x22; 32]).unwrap(),
+            app_checksum: &format!(
+                "0x{}",
+                t.expected.manifest_digest.trim_start_matches("sha256:")
+            ),
+        },
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("receipt.json"),
+        serde_json::to_vec(&receipt).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("measurement.json"),
+        serde_json::to_vec(&t.expected).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("prompt.txt"), PROMPT).unwrap();
+    std::fs::write(dir.join("other.txt"), "Write a short poem about the land.").unwrap();
+    let check = |prompt: &str| {
+        let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+        verifier::cli::run(
+            verifier::cli::Cli::try_parse_from([
+                "verifier".to_string(),
+                "check-result".into(),
+                t.out.to_str().unwrap().into(),
+                "--receipt".into(),
+                p("receipt.json"),
+                "--expected".into(),
+                p("measurement.json"),
+                "--image".into(),
+                t.oci.to_str().unwrap().into(),
+                "--replay-prompt-file".into(),
+                p(prompt),
+            ])
+            .unwrap(),
+        )
+    };
+    let v = check("prompt.txt").unwrap();
+    assert!(v.passed, "{}", v.text);
+    assert!(v.text.contains("replay: replayed answer"), "{}", v.text);
+    assert!(v.text.contains("proven:  replay: "), "{}", v.text);
+    // Another prompt: refused, naming why.
+    let e = check("other.txt").err().unwrap().to_string();
+    assert!(e.contains("not the prompt of this result"), "{e}");
+    // The replay needs the layout.
+    assert!(verifier::cli::Cli::try_parse_from([
+        "verifier",
+        "check-result",
+        "r",
+        "--receipt",
+        "r.json",
+        "--expected",
+        "m.json",
+        "--replay-prompt-file",
+        "p.txt"
+    ])
+    .is_err());
+}

@@ -1,0 +1,431 @@
+//! `verifier replay`: re-derive a result, bit for bit. The engine gives the same bytes on any
+//! thread count and any SIMD path, and the image is reproducible, so a requester who knows
+//! their prompt can run the measured binary on the measured model with the parameters the
+//! result states, and compare.
+//!
+//! 1. The layout is checked against its measurement (as `verifier measure`); the binary and
+//!    the model are taken **from the layout**, by their measured sha256, never from the PATH.
+//! 2. `result.json` must state that binary and a measured model.
+//! 3. The prompt given must have the sha256 `result.json` states (a different prompt is
+//!    refused before anything runs); so must the system prompt, when there is one.
+//! 4. The binary runs directly, in a fresh output directory, with the environment a worker
+//!    gives (the prompt from the same kind of source) and the parameters `result.json` states.
+//!    A result that stopped on its time budget is replayed with `max_tokens` = its completion
+//!    tokens and no time limit to speak of: the stop was the worker's clock.
+//! 5. Every deterministic claim is compared: status, answer, reasoning, finish reason, token
+//!    counts, parameters, the prompt's record, model, binary, error; the report names the first
+//!    field that differs (and for text, the first byte), never the text itself.
+
+use crate::error::Error;
+use crate::iexec::archive::ResultArchive;
+use crate::image::measure::{compare, measure, Measured};
+use crate::report::{Check, Report};
+use oci_image::Measurement;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the prompt comes from.
+#[derive(Debug, Clone)]
+pub enum PromptInput {
+    /// The prompt's text.
+    Text(Vec<u8>),
+    /// A DataProtector zip, as the worker handed it to the app.
+    ProtectedData(Vec<u8>),
+}
+
+/// What a replay needs besides the result.
+pub struct Inputs<'a> {
+    /// The result (opened, decrypted).
+    pub archive: &'a ResultArchive,
+    /// The image layout directory.
+    pub layout: &'a Path,
+    /// Its expected measurement.
+    pub expected: &'a Measurement,
+    /// The prompt.
+    pub prompt: PromptInput,
+    /// The system prompt, when the result has one (not needed for protected data).
+    pub system: Option<Vec<u8>>,
+    /// A scratch directory (emptied and filled).
+    pub work: &'a Path,
+    /// Engine settings for the run (`IEXEC_LLM_SIMD`, `IEXEC_LLM_THREADS`, `IEXEC_LLM_ENGINE`):
+    /// they choose a kernel path or a thread count, never the bytes.
+    pub engine_env: Vec<(String, String)>,
+}
+
+/// The outcome.
+pub struct Replay {
+    /// Every check, in order.
+    pub report: Report,
+    /// A line for the verdict: `identical`, or what differs first.
+    pub summary: String,
+    /// Whether the original stopped on its time budget.
+    pub stopped_on_time: bool,
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// `text` as the app reads it from a file (one trailing newline dropped), when that is the
+/// stated digest; else `text` as is.
+fn as_stated(text: &[u8], stated: &str) -> Vec<u8> {
+    let trimmed = text
+        .strip_suffix(b"\n")
+        .map(|t| t.strip_suffix(b"\r").unwrap_or(t));
+    match trimmed {
+        Some(t) if sha(text) != stated && sha(t) == stated => t.to_vec(),
+        _ => text.to_vec(),
+    }
+}
+
+fn str_at<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+/// Runs the replay.
+///
+/// # Errors
+/// [`Error`] when the inputs cannot be used at all: no `result.json`, an unreadable layout,
+/// a prompt of another digest, a missing system prompt.
+pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
+    let mut report = Report::default();
+    let original: Value = i
+        .archive
+        .files
+        .get("result.json")
+        .map(|b| serde_json::from_slice(b))
+        .transpose()
+        .map_err(|e| Error::malformed("result.json", e))?
+        .ok_or_else(|| Error::malformed("result", "no result.json"))?;
+
+    // Step 1: the layout is the measured image.
+    let (measured, mut m) = measure(i.layout, Some(&i.expected.reference))?;
+    compare(&measured, i.expected, &mut m);
+    let layout_ok = m.passed();
+    report.checks.extend(m.checks.into_iter().map(|mut c| {
+        c.name = format!("layout: {}", c.name);
+        c
+    }));
+
+    // Step 2: the result states the measured binary and model.
+    let binary = str_at(&original, &["app", "binary_sha256"]).unwrap_or("absent");
+    let model = str_at(&original, &["model", "sha256"]).unwrap_or("absent");
+    report.checks.push(Check::equal(
+        "result.json's binary is the measured one",
+        &i.expected.app.sha256,
+        binary,
+    ));
+    let model_known = i.expected.models.iter().any(|x| x.sha256 == model);
+    report.checks.push(Check {
+        name: "result.json's model is a measured one".into(),
+        pass: model_known,
+        expected: "a model of measurement.json".into(),
+        found: model.into(),
+    });
+    if !(layout_ok && binary == i.expected.app.sha256 && model_known) {
+        return Ok(Replay {
+            report,
+            summary: "not run: the layout, binary or model is not the measured one".into(),
+            stopped_on_time: false,
+        });
+    }
+
+    // Step 3: the prompt is the one the result states.
+    let (env, source_args) = prompt_env(i, &original)?;
+
+    // Step 4: run the measured binary on the measured model.
+    let stopped_on_time = str_at(&original, &["finish_reason"]) == Some("time");
+    let replayed = run(
+        i,
+        &measured,
+        &original,
+        model,
+        env,
+        source_args,
+        stopped_on_time,
+    )?;
+
+    // Step 5: compare every deterministic claim.
+    let (checks, summary) = claims(&original, &replayed, stopped_on_time);
+    report.checks.extend(checks);
+    Ok(Replay {
+        report,
+        summary,
+        stopped_on_time,
+    })
+}
+
+/// Environment variables, as bytes (a prompt need not be UTF-8 to be refused cleanly).
+type WorkerEnv = Vec<(String, Vec<u8>)>;
+
+/// The worker variables that carry the prompt to the app as the original run got it, and the
+/// arguments that do (a prompt from the arguments); after checking its digest.
+fn prompt_env(i: &Inputs<'_>, original: &Value) -> Result<(WorkerEnv, Vec<String>), Error> {
+    let source = str_at(original, &["prompt", "source"]).unwrap_or("absent");
+    let stated = str_at(original, &["prompt", "sha256"]).unwrap_or("absent");
+    let refuse = |why: String| Error::malformed("prompt", why);
+    let input = i.work.join("iexec_in");
+    std::fs::create_dir_all(&input).map_err(|e| Error::io(&input, e))?;
+    let mut env: WorkerEnv = Vec::new();
+    let mut args = Vec::new();
+    match (&i.prompt, source) {
+        (PromptInput::ProtectedData(zip), "protected-data") => {
+            let (files, _) = crate::iexec::archive::read_zip(zip)?;
+            let field = files
+                .get("prompt")
+                .ok_or_else(|| refuse("the protected data has no field \"prompt\"".into()))?;
+            let text = protected_text(field);
+            if sha(&text) != stated {
+                return Err(refuse(format!(
+                    "the protected data's prompt has sha256 {}, result.json states {stated}",
+                    sha(&text)
+                )));
+            }
+            std::fs::write(input.join("dataset"), zip).map_err(|e| Error::io(&input, e))?;
+            env.push(("IEXEC_DATASET_FILENAME".into(), b"dataset".to_vec()));
+        }
+        (PromptInput::Text(t), "args" | "requester-secret" | "dataset" | "input-file") => {
+            let text = as_stated(t, stated);
+            if sha(&text) != stated {
+                return Err(refuse(format!(
+                    "the prompt given has sha256 {}, result.json states {stated}: not the prompt of this result",
+                    sha(&text)
+                )));
+            }
+            match source {
+                "args" => args.push(format!(
+                    "prompt={}",
+                    String::from_utf8(text).map_err(|_| refuse("not UTF-8".into()))?
+                )),
+                "requester-secret" => env.push(("IEXEC_REQUESTER_SECRET_1".into(), text)),
+                "dataset" => {
+                    std::fs::write(input.join("dataset"), &text)
+                        .map_err(|e| Error::io(&input, e))?;
+                    env.push(("IEXEC_DATASET_FILENAME".into(), b"dataset".to_vec()));
+                }
+                _ => {
+                    std::fs::write(input.join("input-1"), &text)
+                        .map_err(|e| Error::io(&input, e))?;
+                    env.push(("IEXEC_INPUT_FILES_NUMBER".into(), b"1".to_vec()));
+                    env.push(("IEXEC_INPUT_FILE_NAME_1".into(), b"input-1".to_vec()));
+                    let folder = input.as_os_str().as_encoded_bytes().to_vec();
+                    env.push(("IEXEC_INPUT_FILES_FOLDER".into(), folder));
+                }
+            }
+        }
+        (_, s) => {
+            return Err(refuse(format!(
+                "result.json's prompt came from {s:?}: give it as {}",
+                if s == "protected-data" {
+                    "--protected-data ZIP"
+                } else {
+                    "--prompt-file F or --prompt-env VAR"
+                }
+            )))
+        }
+    }
+    if let Some(stated) = str_at(original, &["prompt", "system_sha256"]) {
+        if source != "protected-data" {
+            let s = i.system.as_deref().ok_or_else(|| {
+                refuse("result.json has a system prompt: give --system-file F".into())
+            })?;
+            let s = as_stated(s, stated);
+            if sha(&s) != stated {
+                return Err(refuse(format!(
+                    "the system prompt given has sha256 {}, result.json states {stated}",
+                    sha(&s)
+                )));
+            }
+            args.push(format!(
+                "system={}",
+                String::from_utf8(s)
+                    .map_err(|_| refuse("the system prompt is not UTF-8".into()))?
+            ));
+        }
+    }
+    Ok((env, args))
+}
+
+/// A DataProtector string field: borsh when its length prefix fits, else raw UTF-8.
+fn protected_text(v: &[u8]) -> Vec<u8> {
+    let borsh = v.get(..4).and_then(|p| {
+        let n = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as usize;
+        v.get(4..4usize.checked_add(n)?)
+    });
+    borsh.unwrap_or(v).to_vec()
+}
+
+/// Step 4: extracts the binary and the model by content and runs the binary.
+fn run(
+    i: &Inputs<'_>,
+    measured: &Measured,
+    original: &Value,
+    model: &str,
+    env: Vec<(String, Vec<u8>)>,
+    mut args: Vec<String>,
+    stopped_on_time: bool,
+) -> Result<Value, Error> {
+    let bin = i.work.join("iexec-llm");
+    let model_file = i
+        .work
+        .join(str_at(original, &["model", "file"]).unwrap_or("model.gguf"));
+    crate::image::extract::extract(i.layout, &measured.layers, &i.expected.app.sha256, &bin)?;
+    crate::image::extract::extract(i.layout, &measured.layers, model, &model_file)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(&bin, e))?;
+    // The parameters, except those the protected data carried (the app reads them there).
+    let from_data: Vec<&str> = original["prompt"]["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(p) = original["parameters"].as_object() {
+        for (k, v) in p {
+            if from_data.contains(&k.as_str()) {
+                continue;
+            }
+            let v = match (k.as_str(), v) {
+                ("max_tokens", _) if stopped_on_time => {
+                    original["usage"]["completion_tokens"].to_string()
+                }
+                ("time_budget", _) => "86400".into(),
+                (_, Value::String(s)) => s.clone(),
+                (_, v) => v.to_string(),
+            };
+            args.push(format!("{k}={v}"));
+        }
+    }
+    let out = i.work.join("iexec_out");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut c = Command::new(&bin);
+    c.env_clear()
+        .arg("--model")
+        .arg(&model_file)
+        .arg("--model-sha256")
+        .arg(model)
+        .args(&args)
+        .env("IEXEC_IN", i.work.join("iexec_in"))
+        .env("IEXEC_OUT", &out)
+        .env("IEXEC_INPUT_FILES_NUMBER", "0");
+    for (k, v) in env {
+        use std::os::unix::ffi::OsStringExt;
+        c.env(k, std::ffi::OsString::from_vec(v));
+    }
+    // The kernel path and thread count may be chosen; they never change the bytes.
+    for (k, v) in &i.engine_env {
+        if k.starts_with("IEXEC_LLM_") {
+            c.env(k, v);
+        }
+    }
+    let o = c.output().map_err(|e| Error::io(&bin, e))?;
+    let path = out.join("result.json");
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::malformed(
+            "replay",
+            format!(
+                "the binary wrote no result.json ({e}; exit {:?})",
+                o.status.code()
+            ),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::malformed("replayed result.json", e))
+}
+
+/// Step 5: the deterministic claims, compared; and the summary line.
+fn claims(original: &Value, replayed: &Value, stopped_on_time: bool) -> (Vec<Check>, String) {
+    let mut checks = Vec::new();
+    let mut first: Option<String> = None;
+    let mut compare = |name: &str, a: &Value, b: &Value| {
+        let same = a == b;
+        let found = if same {
+            "identical".to_string()
+        } else {
+            match (a.as_str(), b.as_str()) {
+                (Some(x), Some(y)) => {
+                    let at = x.bytes().zip(y.bytes()).take_while(|(p, q)| p == q).count();
+                    format!("differs from byte {at} ({} and {} bytes)", x.len(), y.len())
+                }
+                _ => format!("{} (replayed {})", short(a), short(b)),
+            }
+        };
+        if !same && first.is_none() {
+            first = Some(format!("{name} {found}"));
+        }
+        // Text (the answer, the reasoning) is described by its length, never shown.
+        let expected = match a.as_str() {
+            _ if same => found.clone(),
+            Some(x) => format!("the original's {} bytes", x.len()),
+            None => short(a),
+        };
+        checks.push(Check {
+            name: format!("replayed {name}"),
+            pass: same,
+            expected,
+            found,
+        });
+    };
+    for key in [
+        "schema",
+        "status",
+        "answer",
+        "reasoning",
+        "model",
+        "app",
+        "error",
+    ] {
+        compare(key, &original[key], &replayed[key]);
+    }
+    let finish = if stopped_on_time {
+        Value::from("length")
+    } else {
+        original["finish_reason"].clone()
+    };
+    compare("finish_reason", &finish, &replayed["finish_reason"]);
+    compare("usage", &original["usage"], &replayed["usage"]);
+    let mut params = original["parameters"].clone();
+    let mut again = replayed["parameters"].clone();
+    for p in [&mut params, &mut again] {
+        if let Some(m) = p.as_object_mut() {
+            m.remove("time_budget");
+            if stopped_on_time {
+                m.remove("max_tokens");
+            }
+        }
+    }
+    compare("parameters (but time_budget)", &params, &again);
+    compare("prompt record", &original["prompt"], &replayed["prompt"]);
+    let summary = match first {
+        None if stopped_on_time => {
+            "identical (the original stopped on the worker's clock: replayed to its length)".into()
+        }
+        None => "identical".into(),
+        Some(d) => format!("differs: {d}"),
+    };
+    (checks, summary)
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 120 {
+        format!(
+            "{}… ({} bytes)",
+            s.chars().take(100).collect::<String>(),
+            s.len()
+        )
+    } else {
+        s
+    }
+}
+
+/// A fresh scratch directory for a replay.
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be made.
+pub fn scratch() -> Result<PathBuf, Error> {
+    let d = std::env::temp_dir().join(format!("verifier-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    Ok(d)
+}
