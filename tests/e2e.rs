@@ -495,7 +495,7 @@ fn check(
         archive,
         receipt,
         expected: m,
-        collateral: quote_world.map(|q| q.0),
+        collateral: quote_world.map(|q| verifier::tdx::judge::CollateralSource::Given(q.0)),
         trust: quote_world.map_or(&default_trust, |q| q.1),
         policy,
         now: S1_TIME,

@@ -8,9 +8,11 @@ use crate::iexec::archive::{rsa_key, ResultArchive};
 use crate::iexec::receipt::Receipt;
 use crate::report::{printable, Report};
 use crate::tdx::collateral::{parse_time, pem_certs, Collateral};
+use crate::tdx::judge::{judge, CollateralSource};
+use crate::tdx::pcs;
 use crate::tdx::policy::Policy;
 use crate::tdx::quote;
-use crate::tdx::verify::{verify, Trust};
+use crate::tdx::verify::Trust;
 use clap::{Args, Parser, Subcommand};
 use oci_image::Measurement;
 use serde_json::{json, Value};
@@ -72,6 +74,10 @@ pub enum Command {
         after_help = "EXAMPLE:\n  verifier replay iexec_out.zip --image result/oci --expected result/measurement.json \\\n      --prompt-file my-prompt.txt"
     )]
     Replay(ReplayArgs),
+    /// Intel collateral for quotes: fetch it once from Intel's PCS or a PCCS, verified, into a
+    /// cache that check-quote and check-result then read offline (--collateral-cache).
+    #[command(subcommand)]
+    Collateral(CollateralCommand),
     /// Recompute every digest of an OCI image layout and, with --expected, compare it with
     /// the build's measurement.json.
     ///
@@ -89,15 +95,60 @@ pub enum Command {
     },
 }
 
+/// `verifier collateral …`.
+#[derive(Subcommand)]
+pub enum CollateralCommand {
+    /// Fetch what a quote needs (TDX TCB info for its FMSPC, TD QE identity, the PCK CRL of
+    /// its CA, the root CA CRL, and the issuer chains from the response headers), verify it
+    /// against the quote at --at, and keep the bytes exactly as served in the cache. Nothing
+    /// is written unless every part verifies.
+    #[command(
+        after_help = "EXAMPLE:\n  verifier collateral fetch --quote quote.bin --pcs --cache ~/.cache/iexec-llm/collateral\n  verifier check-quote quote.bin --collateral-cache ~/.cache/iexec-llm/collateral"
+    )]
+    Fetch(FetchArgs),
+}
+
+/// `verifier collateral fetch`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("server").required(true).args(["pcs", "pccs"])))]
+pub struct FetchArgs {
+    /// The quote (binary, or hex text).
+    #[arg(long, value_name = "Q")]
+    pub quote: PathBuf,
+    /// Intel's PCS (api.trustedservices.intel.com; the root CA CRL from
+    /// certificates.trustedservices.intel.com).
+    #[arg(long)]
+    pub pcs: bool,
+    /// A PCCS, e.g. https://pccs.example:8081.
+    #[arg(long, value_name = "URL")]
+    pub pccs: Option<String>,
+    /// The cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache: PathBuf,
+    /// Seconds the whole fetch may take.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub timeout: u64,
+    /// Trust this root certificate instead of the Intel SGX Root CA pin.
+    #[arg(long, value_name = "F")]
+    pub root_ca: Option<PathBuf>,
+    /// Verify the collateral as of this time [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
 /// `verifier check-quote`.
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["collateral", "tcb_info"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["collateral", "tcb_info", "collateral_cache"])))]
 pub struct CheckQuoteArgs {
     /// The quote file (binary, or hex text).
     pub quote: PathBuf,
     /// dcap-qvl QuoteCollateralV3 JSON bundle.
     #[arg(long, value_name = "BUNDLE.json", conflicts_with_all = ["tcb_info", "qe_identity", "pck_crl", "root_crl", "tcb_signing_chain"])]
     pub collateral: Option<PathBuf>,
+    /// A cache written by `verifier collateral fetch`: the newest set issued by --at is
+    /// used, and a newer one, when cached, is judged too.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["collateral", "tcb_info"])]
+    pub collateral_cache: Option<PathBuf>,
     /// PCS TCB info response ({"tcbInfo":…,"signature":…}).
     #[arg(long, value_name = "F", requires_all = ["qe_identity", "pck_crl", "root_crl", "tcb_signing_chain"])]
     pub tcb_info: Option<PathBuf>,
@@ -150,8 +201,11 @@ pub struct CheckResultArgs {
     #[arg(long, value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
     /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
-    #[arg(long, value_name = "BUNDLE.json")]
+    #[arg(long, value_name = "BUNDLE.json", conflicts_with = "collateral_cache")]
     pub collateral: Option<PathBuf>,
+    /// Collateral for the quote: a cache written by `verifier collateral fetch`.
+    #[arg(long, value_name = "DIR")]
+    pub collateral_cache: Option<PathBuf>,
     /// Root, time and policy for the quote.
     #[command(flatten)]
     pub quote_checks: QuoteChecks,
@@ -220,6 +274,7 @@ pub fn run(cli: Cli) -> Result<Verdict, Error> {
         Command::CheckQuote(a) => check_quote(a),
         Command::CheckResult(a) => check_result(a),
         Command::Replay(a) => replay(a),
+        Command::Collateral(CollateralCommand::Fetch(a)) => fetch(a),
         Command::Measure {
             oci_dir,
             expected,
@@ -330,16 +385,56 @@ fn collateral_arg(a: &CheckQuoteArgs) -> Result<Collateral, Error> {
     }
 }
 
+fn fetch(a: FetchArgs) -> Result<Verdict, Error> {
+    let bytes = quote::decode_file_bytes(&read(&a.quote)?)?;
+    let q = quote::parse(&bytes)?;
+    let source = match &a.pccs {
+        Some(u) => pcs::Source::pccs(u)?,
+        None => pcs::Source::pcs(),
+    };
+    let trust = trust_arg(a.root_ca.as_deref())?;
+    let at = time_arg(a.at.as_deref())?;
+    let f = pcs::fetch(
+        &q,
+        &source,
+        &a.cache,
+        at,
+        &trust,
+        std::time::Duration::from_secs(a.timeout.max(1)),
+    )?;
+    let text = format!(
+        "{} collateral for FMSPC {} ({} CA), TCB evaluation data number {}, verified as of {at}: {}\n",
+        if f.already_cached { "already cached:" } else { "fetched and cached:" },
+        f.needs.fmspc,
+        f.needs.ca,
+        f.tcb_evaluation_data_number,
+        printable(&f.dir.display().to_string())
+    );
+    Ok(Verdict {
+        passed: true,
+        json: json!({"cached": f.dir, "already_cached": f.already_cached,
+                     "fmspc": f.needs.fmspc, "ca": f.needs.ca,
+                     "tcb_evaluation_data_number": f.tcb_evaluation_data_number,
+                     "verified_at": at}),
+        text,
+    })
+}
+
 fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
     let bytes = quote::decode_file_bytes(&read(&a.quote)?)?;
     let q = quote::parse(&bytes)?;
-    let c = collateral_arg(&a)?;
+    let given = match &a.collateral_cache {
+        Some(_) => None,
+        None => Some(collateral_arg(&a)?),
+    };
+    let src = match (&given, &a.collateral_cache) {
+        (Some(c), _) => CollateralSource::Given(c),
+        (None, Some(d)) => CollateralSource::Cache(d),
+        (None, None) => return Err(Error::malformed("collateral", "none given")),
+    };
     let (trust, now, policy) = a.quote_checks.read()?;
-    let v = verify(&q, &c, now, &trust);
-    let mut report = v.report;
-    report
-        .checks
-        .extend(crate::tdx::policy::check(&policy, &q, v.tcb.as_ref()));
+    let v = judge(&q, src, now, &trust, &policy)?;
+    let report = v.report;
     let status = v.tcb.as_ref().map(|t| t.status.name());
     let advisories = v
         .tcb
@@ -348,6 +443,9 @@ fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
         .unwrap_or_default();
     let passed = report.passed();
     let mut text = report.human();
+    for l in &v.timeline {
+        text.push_str(&format!("time: {l}\n"));
+    }
     match (passed, status) {
         (true, Some(s)) => text.push_str(&format!(
             "verified: TCB status {s}, advisories {}\n",
@@ -363,7 +461,7 @@ fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
     Ok(Verdict {
         passed,
         json: json!({"verified": passed, "tcb_status": status,
-                     "advisory_ids": advisories, "time": now,
+                     "advisory_ids": advisories, "time": now, "timeline": v.json,
                      "root_ca_sha256": trust.root_sha256,
                      "checks": report.checks, "failed": failed}),
         text,
@@ -380,12 +478,17 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         None => None,
         Some(b) => Some(Collateral::from_bundle(&read(b)?)?),
     };
+    let source = match (&collateral, &a.collateral_cache) {
+        (Some(c), _) => Some(CollateralSource::Given(c)),
+        (None, Some(d)) => Some(CollateralSource::Cache(d)),
+        (None, None) => None,
+    };
     let (trust, now, policy) = a.quote_checks.read()?;
     let mut o = check_result::check(&check_result::Inputs {
         archive: &archive,
         receipt: &receipt,
         expected: &expected,
-        collateral: collateral.as_ref(),
+        collateral: source,
         trust: &trust,
         policy: &policy,
         now,
@@ -439,6 +542,17 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
     for p in &o.proven {
         text.push_str(&format!("proven:  {}\n", printable(p)));
     }
+    if o.timeline.is_empty() {
+        let made = time_arg(None)?;
+        text.push_str(&format!(
+            "time:    verdict made at {} for the time {}\n",
+            crate::tdx::judge::utc(made),
+            crate::tdx::judge::utc(now)
+        ));
+    }
+    for l in &o.timeline {
+        text.push_str(&format!("time:    {l}\n"));
+    }
     for t in &o.trusted {
         text.push_str(&format!("trusted: {}\n", printable(t)));
     }
@@ -449,7 +563,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
                      "attestation": o.attestation, "tcb_status": o.tcb_status,
                      "checks": o.report.checks, "failed": failed,
                      "events": o.events, "proven": o.proven,
-                     "trusted": o.trusted}),
+                     "trusted": o.trusted, "time": now, "timeline": o.timeline_json}),
         text,
     })
 }

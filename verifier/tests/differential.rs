@@ -99,9 +99,10 @@ fn dcap_qvl_agrees_with_us_except_on_the_documented_divergences() {
             allow_sept_ve_enabled: true,
             ..Default::default()
         };
-        let policy_ok = verifier::tdx::policy::check(&policy, &q, r.tcb.as_ref())
-            .iter()
-            .all(|c| c.pass);
+        let policy_ok =
+            verifier::tdx::policy::check(&policy, &q, r.tcb.as_ref(), &Default::default())
+                .iter()
+                .all(|c| c.pass);
         let ours = match (&r.tcb, r.report.passed() && policy_ok) {
             (Some(t), true) => (t.status.name().to_string(), t.advisory_ids.clone()),
             _ => ("reject".to_string(), vec![]),

@@ -329,7 +329,7 @@ fn policy_rejects_debug_tds_and_service_tds_by_default_and_loosens_by_name() {
         let bytes = quote_bytes(&v);
         let q = quote::parse(&bytes).unwrap();
         let (_, r) = verify_at(id, 0);
-        check(p, &q, r.tcb.as_ref())
+        check(p, &q, r.tcb.as_ref(), &Default::default())
             .into_iter()
             .filter(|c| !c.pass)
             .map(|c| c.name)

@@ -7,9 +7,8 @@
 use super::{lower, str_at, Inputs, NamedEvent};
 use crate::report::Check;
 use crate::tdx::eventlog::{self, Event};
-use crate::tdx::policy;
+use crate::tdx::judge::judge;
 use crate::tdx::quote::{self, Body};
-use crate::tdx::verify::verify;
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 
@@ -81,6 +80,10 @@ pub struct Attested {
     pub quote_ok: bool,
     /// Whether the event log replayed to the quote's RTMRs (`None`: no event log recorded).
     pub log_ok: Option<bool>,
+    /// When the quote's verdict was made, with which collateral (see [`judge`]).
+    pub timeline: Vec<String>,
+    /// The same, as JSON.
+    pub timeline_json: Value,
 }
 
 /// Runs step 4 on the parsed `result.json`.
@@ -97,6 +100,8 @@ pub fn step(i: &Inputs<'_>, result: Option<&Value>) -> Attested {
         events: Vec::new(),
         quote_ok: false,
         log_ok: None,
+        timeline: Vec::new(),
+        timeline_json: Value::Null,
     };
     if method == "unavailable" || method == "not recorded" {
         let reason = str_at(&att, &["reason"]).unwrap_or("no attestation in result.json");
@@ -160,28 +165,35 @@ fn check_quote(i: &Inputs<'_>, q: &quote::Quote<'_>, rd_hex: &str, out: &mut Att
         rd_hex,
         &hex::encode(td.report_data),
     ));
-    let Some(c) = i.collateral else {
+    let Some(src) = i.collateral else {
         out.checks.push(Check::fail(
             "quote verified with collateral",
-            "collateral (--collateral)",
+            "collateral (--collateral or --collateral-cache)",
             "none given",
         ));
         return false;
     };
-    let v = verify(q, c, i.now, i.trust);
+    let v = match judge(q, src, i.now, i.trust, i.policy) {
+        Ok(v) => v,
+        Err(e) => {
+            out.checks.push(Check::fail(
+                "quote verified with collateral",
+                "collateral for the quote",
+                e.to_string(),
+            ));
+            return false;
+        }
+    };
     let before = out.checks.len();
     out.checks.extend(v.report.checks.into_iter().map(|mut c| {
-        c.name = format!("quote: {}", c.name);
+        c.name = match c.name.strip_prefix("policy: ") {
+            Some(rest) => format!("quote policy: {rest}"),
+            None => format!("quote: {}", c.name),
+        };
         c
     }));
-    out.checks.extend(
-        policy::check(i.policy, q, v.tcb.as_ref())
-            .into_iter()
-            .map(|mut c| {
-                c.name = format!("quote {}", c.name);
-                c
-            }),
-    );
+    out.timeline = v.timeline;
+    out.timeline_json = v.json;
     out.tcb_status = v.tcb.as_ref().map(|t| t.status.name().to_string());
     out.checks.iter().skip(before).all(|c| c.pass) && hex::encode(td.report_data) == rd_hex
 }

@@ -23,7 +23,7 @@ pub use attestation::{canonical_json, report_data, REPORTDATA_SCHEME};
 use crate::iexec::archive::ResultArchive;
 use crate::iexec::receipt::Receipt;
 use crate::report::Report;
-use crate::tdx::collateral::Collateral;
+use crate::tdx::judge::CollateralSource;
 use crate::tdx::policy::Policy;
 use crate::tdx::verify::Trust;
 use oci_image::Measurement;
@@ -42,7 +42,7 @@ pub struct Inputs<'a> {
     /// The image build's measurement.
     pub expected: &'a Measurement,
     /// Collateral for the quote, when the result has one.
-    pub collateral: Option<&'a Collateral>,
+    pub collateral: Option<CollateralSource<'a>>,
     /// The DCAP root to trust.
     pub trust: &'a Trust,
     /// Policy for the quote.
@@ -83,6 +83,10 @@ pub struct Outcome {
     pub proven: Vec<String>,
     /// What rests on trust.
     pub trusted: Vec<String>,
+    /// When the quote's verdict was made, with which collateral; empty without a quote.
+    pub timeline: Vec<String>,
+    /// The same, as JSON.
+    pub timeline_json: Value,
 }
 
 /// Runs every check, in the five steps of the module docs.
@@ -122,6 +126,8 @@ pub fn check(i: &Inputs<'_>) -> Outcome {
         events: attested.events,
         proven,
         trusted,
+        timeline: attested.timeline,
+        timeline_json: attested.timeline_json,
     }
 }
 

@@ -35,6 +35,25 @@ pub struct Collateral {
     pub pck_crl: Vec<u8>,
 }
 
+/// What a PCS or PCCS served, exactly as served (see [`Collateral::from_served`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// `GET …/tdx/certification/v4/tcb?fmspc=…` body.
+    pub tcb_info: &'a [u8],
+    /// Its `TCB-Info-Issuer-Chain` header value.
+    pub tcb_info_chain: &'a str,
+    /// `GET …/tdx/certification/v4/qe/identity` body.
+    pub qe_identity: &'a [u8],
+    /// Its `SGX-Enclave-Identity-Issuer-Chain` header value.
+    pub qe_identity_chain: &'a str,
+    /// `GET …/sgx/certification/v4/pckcrl?ca=…&encoding=der` body.
+    pub pck_crl: &'a [u8],
+    /// Its `SGX-PCK-CRL-Issuer-Chain` header value.
+    pub pck_crl_chain: &'a str,
+    /// The root CA CRL body.
+    pub root_ca_crl: &'a [u8],
+}
+
 #[derive(Deserialize)]
 struct Bundle {
     tcb_info: String,
@@ -130,6 +149,38 @@ impl Collateral {
         })
     }
 
+    /// Reads what Intel's PCS (or a PCCS) serves, as it serves it: the TCB info and QE
+    /// identity bodies, their issuer chains as the `TCB-Info-Issuer-Chain` and
+    /// `SGX-Enclave-Identity-Issuer-Chain` header values (URL-encoded PEM), the PCK CRL body
+    /// and its `SGX-PCK-CRL-Issuer-Chain` header value, and the root CA CRL (DER, PEM or
+    /// hex). Each chain is kept for the document it came with.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] naming the part that cannot be read as such.
+    pub fn from_served(s: &Served<'_>) -> Result<Self, Error> {
+        let chain = |raw: &str, what: &str| -> Result<Vec<Vec<u8>>, Error> {
+            let pem = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
+            pem_certs(&pem, what)
+        };
+        let t: TcbInfoBody<'_> =
+            serde_json::from_slice(s.tcb_info).map_err(|e| bad("TCB info body", e))?;
+        let q: QeIdentityBody<'_> =
+            serde_json::from_slice(s.qe_identity).map_err(|e| bad("QE identity body", e))?;
+        Ok(Collateral {
+            tcb_info_json: t.tcb_info.get().to_string(),
+            tcb_info_signature: hex::decode(&t.signature)
+                .map_err(|e| bad("TCB info signature", e))?,
+            qe_identity_json: q.identity.get().to_string(),
+            qe_identity_signature: hex::decode(&q.signature)
+                .map_err(|e| bad("QE identity signature", e))?,
+            tcb_info_chain: chain(s.tcb_info_chain, "TCB-Info-Issuer-Chain")?,
+            qe_identity_chain: chain(s.qe_identity_chain, "SGX-Enclave-Identity-Issuer-Chain")?,
+            pck_crl_chain: Some(chain(s.pck_crl_chain, "SGX-PCK-CRL-Issuer-Chain")?),
+            root_ca_crl: crl_der(s.root_ca_crl, "root CA CRL")?,
+            pck_crl: crl_der(s.pck_crl, "PCK CRL")?,
+        })
+    }
+
     /// The parsed TCB info.
     ///
     /// # Errors
@@ -196,6 +247,9 @@ pub struct TcbInfo {
     pub next_update: String,
     pub fmspc: String,
     pub pce_id: String,
+    /// Which TCB recovery this collateral reflects (higher is newer).
+    #[serde(default)]
+    pub tcb_evaluation_data_number: Option<u32>,
     #[serde(default)]
     pub tdx_module: Option<TdxModule>,
     #[serde(default)]
@@ -288,6 +342,9 @@ pub struct QeIdentity {
     pub attributes_mask: String,
     pub mrsigner: String,
     pub isvprodid: u16,
+    /// Which TCB recovery this identity reflects (higher is newer).
+    #[serde(default)]
+    pub tcb_evaluation_data_number: Option<u32>,
     pub tcb_levels: Vec<IsvLevel>,
 }
 

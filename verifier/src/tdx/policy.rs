@@ -47,22 +47,80 @@ pub struct Policy {
     pub min_tee_tcb_svn: Option<String>,
     /// Expected MRSERVICETD, hex (TD 1.5 quotes).
     pub mr_servicetd: Option<String>,
+    /// Refuse collateral (TCB info and QE identity) older than this TCB evaluation data
+    /// number: a platform judged against an earlier TCB recovery may look better than it is.
+    pub min_tcb_evaluation_data_number: Option<u32>,
+    /// Accept `OutOfDate` (and `OutOfDateConfigurationNeeded` when that is accepted with
+    /// its configuration) for this many days after the newer TCB level's `tcbDate`: the time a
+    /// fleet needs to patch.
+    pub out_of_date_grace_days: Option<u32>,
+}
+
+/// What a verdict knows about time: when it is made, and the collateral's recovery numbers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Freshness {
+    /// The verification time, Unix seconds.
+    pub now: i64,
+    /// The TCB info's `tcbEvaluationDataNumber`.
+    pub tcb_info: Option<u32>,
+    /// The QE identity's `tcbEvaluationDataNumber`.
+    pub qe_identity: Option<u32>,
+}
+
+/// `Some(why)` when an out-of-date platform is within the policy's grace period: the status
+/// is OutOfDate (or OutOfDateConfigurationNeeded with ConfigurationNeeded accepted) and the
+/// oldest newer level is dated less than the grace period before `now`.
+fn grace(p: &Policy, t: &TcbResult, now: i64, accepted: &[String]) -> Option<String> {
+    use crate::tdx::tcb::Status;
+    let days = p.out_of_date_grace_days?;
+    let ok_status = match t.status {
+        Status::OutOfDate => true,
+        Status::OutOfDateConfigurationNeeded => accepted.iter().any(|a| a == "ConfigurationNeeded"),
+        _ => false,
+    };
+    let (date, _) = t.newer_levels.last()?;
+    let since = crate::tdx::collateral::parse_time(date).ok()?;
+    let age = now - since;
+    (ok_status && age <= i64::from(days) * 86_400).then(|| {
+        format!(
+            "within the grace period: out of date since {date} ({} days)",
+            age.div_euclid(86_400)
+        )
+    })
 }
 
 /// The policy checks for a quote whose TCB evaluation gave `tcb`.
-pub fn check(p: &Policy, q: &Quote<'_>, tcb: Option<&TcbResult>) -> Vec<Check> {
+pub fn check(p: &Policy, q: &Quote<'_>, tcb: Option<&TcbResult>, f: &Freshness) -> Vec<Check> {
     let mut out = Vec::new();
     let accepted = p
         .accepted_tcb_statuses
         .clone()
         .unwrap_or_else(|| vec!["UpToDate".into()]);
     if let Some(t) = tcb {
+        let name = t.status.name();
+        let graced = grace(p, t, f.now, &accepted);
         out.push(Check {
             name: "policy: TCB status accepted".into(),
-            pass: accepted.iter().any(|a| a == t.status.name()),
-            expected: accepted.join(" | "),
-            found: t.status.name().into(),
+            pass: accepted.iter().any(|a| a == name) || graced.is_some(),
+            expected: match p.out_of_date_grace_days {
+                Some(d) => format!("{} (OutOfDate within {d} days)", accepted.join(" | ")),
+                None => accepted.join(" | "),
+            },
+            found: match graced {
+                Some(g) => format!("{name}, {g}"),
+                None => name.into(),
+            },
         });
+    }
+    if let Some(min) = p.min_tcb_evaluation_data_number {
+        for (what, n) in [("TCB info", f.tcb_info), ("QE identity", f.qe_identity)] {
+            out.push(Check {
+                name: format!("policy: {what} TCB evaluation data number"),
+                pass: n.is_some_and(|n| n >= min),
+                expected: format!(">= {min}"),
+                found: n.map_or_else(|| "absent".into(), |n| n.to_string()),
+            });
+        }
     }
     let Body::Td(td) = &q.body else { return out };
     let bit = |byte: usize, bit: u8| {

@@ -140,6 +140,29 @@ pub struct TcbResult {
     pub status: Status,
     /// Union of advisory IDs, sorted.
     pub advisory_ids: Vec<String>,
+    /// The platform TCB level the quote matched: its `tcbDate` and `tcbStatus`.
+    pub platform_level: Option<(String, String)>,
+    /// The TCB levels above it in the TCB info (newest first): how far behind the platform
+    /// is. Empty when it is at the newest level.
+    pub newer_levels: Vec<(String, String)>,
+}
+
+/// The matched level and those above it, from TCB info's list (newest first).
+fn placed(
+    levels: &[crate::tdx::collateral::TcbLevel],
+    level: &crate::tdx::collateral::TcbLevel,
+    mut r: TcbResult,
+) -> TcbResult {
+    let at = levels
+        .iter()
+        .position(|l| std::ptr::eq(l, level))
+        .unwrap_or(0);
+    r.platform_level = Some((level.tcb_date.clone(), level.tcb_status.clone()));
+    r.newer_levels = levels[..at]
+        .iter()
+        .map(|l| (l.tcb_date.clone(), l.tcb_status.clone()))
+        .collect();
+    r
 }
 
 fn hex_eq_masked(value: &[u8], expected_hex: &str, mask_hex: &str) -> bool {
@@ -178,7 +201,8 @@ pub fn evaluate(
     let Some(td) = td else {
         advisories.extend(sgx_level.advisory_ids.iter().cloned());
         advisories.extend(ql.advisory_ids.iter().cloned());
-        return Ok(finish(sgx_status.converge(qe_status), advisories));
+        let r = finish(sgx_status.converge(qe_status), advisories);
+        return Ok(placed(&tcb.tcb_levels, sgx_level, r));
     };
     let s = td.tee_tcb_svn;
     let tdx_from = if s[1] > 0 { 2 } else { 0 };
@@ -202,7 +226,7 @@ pub fn evaluate(
     let module_status = module(td, tcb, &mut advisories)?;
     let mut status = Status::parse(&level.tcb_status)?.converge(module_status);
     if status == Status::Revoked {
-        return Ok(finish(status, advisories));
+        return Ok(placed(&tcb.tcb_levels, level, finish(status, advisories)));
     }
 
     // Step 2b: TD 1.5 relaunch (QVL TDRelaunchCheck).
@@ -216,7 +240,8 @@ pub fn evaluate(
 
     // Step 3: the QE.
     advisories.extend(ql.advisory_ids.iter().cloned());
-    Ok(finish(status.converge(qe_status), advisories))
+    let r = finish(status.converge(qe_status), advisories);
+    Ok(placed(&tcb.tcb_levels, level, r))
 }
 
 /// The QE report against the QE identity; its first level at or below the QE's ISVSVN.
@@ -356,6 +381,8 @@ fn finish(status: Status, mut advisories: Vec<String>) -> TcbResult {
     TcbResult {
         status,
         advisory_ids: advisories,
+        platform_level: None,
+        newer_levels: Vec::new(),
     }
 }
 
