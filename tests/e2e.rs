@@ -539,6 +539,7 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     // A synthetic DCAP PKI, S1's real quote body and collateral re-signed by it, and a real
     // CCEL event log (trustee's) whose replay the quote's RTMRs carry.
     let w = pki::world(pki::S1_FMSPC);
+    let root_der = w.root.der.clone();
     let s1 = vector("tdx/dcap-qvl/tdx_quote");
     let collateral = pki::collateral_for(
         &w,
@@ -785,6 +786,68 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
     assert!(
         got[0].starts_with("event log replays to the quote's RTMR"),
         "{got:?}"
+    );
+
+    // One evidence bundle holding all of the above, verified alone by the command line: in
+    // an empty directory with only the checker's own choices beside it (root, policy).
+    let ev = dir.join("evidence-in");
+    std::fs::create_dir_all(&ev).unwrap();
+    std::fs::write(
+        ev.join("receipt.json"),
+        serde_json::to_vec(&receipt).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(ev.join("measurement.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    std::fs::write(ev.join("collateral.json"), collateral.to_bundle_json()).unwrap();
+    let alone = dir.join("evidence-alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let bundle = alone.join("evidence.zip");
+    let cli = |args: &[&std::ffi::OsStr]| {
+        use clap::Parser;
+        let mut all: Vec<&std::ffi::OsStr> = vec!["verifier".as_ref()];
+        all.extend_from_slice(args);
+        verifier::cli::run(verifier::cli::Cli::parse_from(all)).unwrap()
+    };
+    let made = cli(&[
+        "bundle".as_ref(),
+        zip_path.as_os_str(),
+        "--receipt".as_ref(),
+        ev.join("receipt.json").as_os_str(),
+        "--expected".as_ref(),
+        ev.join("measurement.json").as_os_str(),
+        "--collateral".as_ref(),
+        ev.join("collateral.json").as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
+    assert!(made.passed, "{}", made.text);
+    std::fs::remove_dir_all(&ev).unwrap();
+    std::fs::write(alone.join("root.der"), &root_der).unwrap();
+    let rtmr_pins = [0, 1, 2, 3].map(|i| hex::encode(&rtmrs[i * 48..i * 48 + 48]));
+    let pins = serde_json::json!({"mr_td": hex::encode(td.mr_td), "rtmr": rtmr_pins});
+    std::fs::write(alone.join("policy.json"), pins.to_string()).unwrap();
+    let at = S1_TIME.to_string();
+    let checked = cli(&[
+        "check-result".as_ref(),
+        bundle.as_os_str(),
+        "--bundle".as_ref(),
+        "--root-ca".as_ref(),
+        alone.join("root.der").as_os_str(),
+        "--policy".as_ref(),
+        alone.join("policy.json").as_os_str(),
+        "--at".as_ref(),
+        at.as_ref(),
+        "--require-quote".as_ref(),
+    ]);
+    assert!(checked.passed, "{}", checked.text);
+    // The result's checks, the members' list, 6 members' sha256, 2 attestation copies.
+    let n = checked.json["checks"].as_array().unwrap().len();
+    assert_eq!(n, o.report.checks.len() + 1 + 6 + 2, "{}", checked.text);
+    assert_eq!(checked.json["tcb_status"], "UpToDate");
+    assert!(
+        checked.text.contains("time:    verdict made at"),
+        "{}",
+        checked.text
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -74,6 +74,14 @@ pub enum Command {
         after_help = "EXAMPLE:\n  verifier replay iexec_out.zip --image result/oci --expected result/measurement.json \\\n      --prompt-file my-prompt.txt"
     )]
     Replay(ReplayArgs),
+    /// Write one evidence file holding everything check-result needs (the result archive,
+    /// receipt, measurement, the result's quote and event log, collateral), deterministic,
+    /// with a manifest of every member's sha256; `check-result --bundle` verifies it with no
+    /// network and no other file.
+    #[command(
+        after_help = "EXAMPLE:\n  verifier bundle iexec_out.zip --receipt receipt.json --expected measurement.json \\\n      --collateral-cache ~/.cache/iexec-llm/collateral --out evidence.zip\n  verifier check-result evidence.zip --bundle"
+    )]
+    Bundle(BundleArgs),
     /// Intel collateral for quotes: fetch it once from Intel's PCS or a PCCS, verified, into a
     /// cache that check-quote and check-result then read offline (--collateral-cache).
     #[command(subcommand)]
@@ -93,6 +101,31 @@ pub enum Command {
         #[arg(long, value_name = "REF")]
         reference: Option<String>,
     },
+}
+
+/// `verifier bundle`.
+#[derive(Args)]
+pub struct BundleArgs {
+    /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
+    pub result: PathBuf,
+    /// The task's receipt JSON.
+    #[arg(long, value_name = "RECEIPT.json")]
+    pub receipt: PathBuf,
+    /// measurement.json of the image build.
+    #[arg(long, value_name = "MEASUREMENT.json")]
+    pub expected: PathBuf,
+    /// Collateral: dcap-qvl QuoteCollateralV3 JSON bundle.
+    #[arg(long, value_name = "BUNDLE.json", conflicts_with = "collateral_cache")]
+    pub collateral: Option<PathBuf>,
+    /// Collateral: a cache written by `verifier collateral fetch` (its sets for the quote).
+    #[arg(long, value_name = "DIR")]
+    pub collateral_cache: Option<PathBuf>,
+    /// The beneficiary's key, to copy the quote and event log out of an encrypted result.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: Option<PathBuf>,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "evidence.zip")]
+    pub out: PathBuf,
 }
 
 /// `verifier collateral …`.
@@ -191,15 +224,24 @@ pub struct CheckResultArgs {
     /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
     pub result: PathBuf,
     /// The task's receipt JSON (schema iexec-llm/receipt/v1).
-    #[arg(long, value_name = "RECEIPT.json")]
-    pub receipt: PathBuf,
+    #[arg(long, value_name = "RECEIPT.json", required_unless_present = "bundle")]
+    pub receipt: Option<PathBuf>,
     /// measurement.json written by the image build.
-    #[arg(long, value_name = "MEASUREMENT.json")]
-    pub expected: PathBuf,
+    #[arg(
+        long,
+        value_name = "MEASUREMENT.json",
+        required_unless_present = "bundle"
+    )]
+    pub expected: Option<PathBuf>,
     /// The beneficiary's RSA private key (PEM or DER, PKCS#8 or PKCS#1), for encrypted
     /// results.
     #[arg(long, value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
+    /// Read the result, receipt, measurement and collateral from one evidence bundle
+    /// (`verifier bundle`); RESULT is then the bundle. Root, policy and time stay yours.
+    /// With --expected, the measurement given is used and must be the bundle's.
+    #[arg(long, conflicts_with_all = ["receipt", "collateral", "collateral_cache", "replay_prompt_file"])]
+    pub bundle: bool,
     /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
     #[arg(long, value_name = "BUNDLE.json", conflicts_with = "collateral_cache")]
     pub collateral: Option<PathBuf>,
@@ -275,6 +317,7 @@ pub fn run(cli: Cli) -> Result<Verdict, Error> {
         Command::CheckResult(a) => check_result(a),
         Command::Replay(a) => replay(a),
         Command::Collateral(CollateralCommand::Fetch(a)) => fetch(a),
+        Command::Bundle(a) => bundle(a),
         Command::Measure {
             oci_dir,
             expected,
@@ -385,6 +428,54 @@ fn collateral_arg(a: &CheckQuoteArgs) -> Result<Collateral, Error> {
     }
 }
 
+fn bundle(a: BundleArgs) -> Result<Verdict, Error> {
+    use crate::bundle::{CollateralIn, Contents};
+    let key = a.key.as_deref().map(read).transpose()?;
+    let key = key.as_deref().map(rsa_key).transpose()?;
+    let result_zip = if a.result.is_dir() {
+        let (files, dirs) = crate::iexec::archive::read_tree(&a.result)?;
+        crate::bundle::deterministic_zip(&files, &dirs, None)?
+    } else {
+        crate::iexec::archive::read_regular(&a.result, crate::iexec::archive::MAX_TOTAL_BYTES)?
+    };
+    let (files, dirs) = crate::iexec::archive::read_zip(&result_zip)?;
+    let opened = ResultArchive::from_files(files, dirs, key.as_ref()).ok();
+    let collateral = match (&a.collateral, &a.collateral_cache) {
+        (Some(b), _) => CollateralIn::Json(read(b)?),
+        (None, Some(d)) => CollateralIn::Cache(d.clone()),
+        (None, None) => CollateralIn::None,
+    };
+    // Only what parses as what it claims to be goes in.
+    let receipt = read(&a.receipt)?;
+    Receipt::from_json(&receipt)?;
+    let measurement = read(&a.expected)?;
+    serde_json::from_slice::<Measurement>(&measurement)
+        .map_err(|e| Error::malformed(a.expected.display().to_string(), e))?;
+    let bytes = crate::bundle::write(&Contents {
+        result_zip,
+        opened: opened.as_ref(),
+        receipt,
+        measurement,
+        collateral,
+    })?;
+    std::fs::write(&a.out, &bytes).map_err(|e| Error::io(&a.out, e))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    Ok(Verdict {
+        passed: true,
+        text: format!(
+            "wrote {} ({} bytes, sha256 {sha}){}\n",
+            printable(&a.out.display().to_string()),
+            bytes.len(),
+            if opened.is_none() {
+                "; the result is encrypted and no --key was given: its quote is inside it only"
+            } else {
+                ""
+            }
+        ),
+        json: json!({"out": a.out, "size": bytes.len(), "sha256": sha}),
+    })
+}
+
 fn fetch(a: FetchArgs) -> Result<Verdict, Error> {
     let bytes = quote::decode_file_bytes(&read(&a.quote)?)?;
     let q = quote::parse(&bytes)?;
@@ -471,17 +562,79 @@ fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
 fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
     let key = a.key.as_deref().map(read).transpose()?;
     let key = key.as_deref().map(rsa_key).transpose()?;
-    let archive = ResultArchive::open(&a.result, key.as_ref())?;
-    let receipt = Receipt::from_json(&read(&a.receipt)?)?;
-    let expected: Measurement = json_file(&a.expected)?;
-    let collateral = match &a.collateral {
-        None => None,
-        Some(b) => Some(Collateral::from_bundle(&read(b)?)?),
+    let opened_bundle = if a.bundle {
+        Some(crate::bundle::open(&read(&a.result)?)?)
+    } else {
+        None
     };
-    let source = match (&collateral, &a.collateral_cache) {
+    if let Some(b) = opened_bundle
+        .as_ref()
+        .filter(|b| b.checks.iter().any(|c| !c.pass))
+    {
+        // Members that are not those the manifest lists are not read at all.
+        let report = Report {
+            checks: b.checks.clone(),
+        };
+        let failed: Vec<_> = report.failures().collect();
+        let mut text = report.human();
+        text.push_str(&format!(
+            "NOT verified: {} of {} bundle checks failed; nothing else is read from a bundle whose members are not its manifest's.\n",
+            failed.len(),
+            report.checks.len()
+        ));
+        return Ok(Verdict {
+            passed: false,
+            json: json!({"verified": false, "checks": report.checks, "failed": failed}),
+            text,
+        });
+    }
+    let scratch = std::env::temp_dir().join(format!(
+        "verifier-bundle-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    ));
+    let mut bundle_measurement: Option<(Measurement, bool)> = None;
+    let (archive, receipt, expected, mut collateral_in) = match &opened_bundle {
+        Some(b) => {
+            let (files, dirs) = crate::iexec::archive::read_zip(b.member("result.zip")?)?;
+            let theirs = serde_json::from_slice::<Measurement>(b.member("measurement.json")?)
+                .map_err(|e| Error::malformed("bundle measurement.json", e))?;
+            let m = match &a.expected {
+                Some(p) => json_file::<Measurement>(p)?,
+                None => theirs.clone(),
+            };
+            bundle_measurement = Some((theirs, a.expected.is_some()));
+            (
+                ResultArchive::from_files(files, dirs, key.as_ref())?,
+                Receipt::from_json(b.member("receipt.json")?)?,
+                m,
+                b.collateral(&scratch)?,
+            )
+        }
+        None => (
+            ResultArchive::open(&a.result, key.as_ref())?,
+            Receipt::from_json(&read(a.receipt.as_deref().unwrap_or(Path::new("")))?)?,
+            json_file::<Measurement>(a.expected.as_deref().unwrap_or(Path::new("")))?,
+            crate::bundle::CollateralIn::None,
+        ),
+    };
+    if let Some(b) = &a.collateral {
+        collateral_in = crate::bundle::CollateralIn::Json(read(b)?);
+    }
+    if let Some(d) = &a.collateral_cache {
+        collateral_in = crate::bundle::CollateralIn::Cache(d.clone());
+    }
+    let collateral = match &collateral_in {
+        crate::bundle::CollateralIn::Json(b) => Some(Collateral::from_bundle(b)?),
+        _ => None,
+    };
+    let source = match (&collateral, &collateral_in) {
         (Some(c), _) => Some(CollateralSource::Given(c)),
-        (None, Some(d)) => Some(CollateralSource::Cache(d)),
-        (None, None) => None,
+        (None, crate::bundle::CollateralIn::Cache(d)) => Some(CollateralSource::Cache(d)),
+        _ => None,
     };
     let (trust, now, policy) = a.quote_checks.read()?;
     let mut o = check_result::check(&check_result::Inputs {
@@ -494,6 +647,23 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         now,
         require_quote: a.require_quote,
     });
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Some(b) = &opened_bundle {
+        let mut checks = b.checks.clone();
+        checks.extend(b.attestation_checks(&archive));
+        match &bundle_measurement {
+            Some((theirs, true)) => checks.push(crate::report::Check::equal(
+                "bundle: measurement's manifest digest = --expected's",
+                &expected.manifest_digest,
+                &theirs.manifest_digest,
+            )),
+            _ => o.trusted.push(
+                "the image measurement is the bundle's own: rebuild the image and give its measurement.json with --expected to prove the build".into(),
+            ),
+        }
+        checks.append(&mut o.report.checks);
+        o.report.checks = checks;
+    }
     if let (Some(f), Some(image)) = (&a.replay_prompt_file, &a.image) {
         let r = run_replay(
             &archive,

@@ -13,6 +13,7 @@
 //! - [`error`]: the one [`Error`] type (unusable input; a failed check is not an error).
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod check_result;
 pub mod cli;
 pub mod error;

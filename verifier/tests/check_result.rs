@@ -452,3 +452,268 @@ fn escapes_in_the_result_cannot_draw_on_the_screen() {
         .iter()
         .any(|c| c["found"].as_str().is_some_and(|f| f.contains(fake))));
 }
+
+fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_verifier"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+fn make_bundle(d: &Path, result: &str, extra: &[&str], out: &Path) {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "bundle".into(),
+        d.join(result).into(),
+        "--receipt".into(),
+        d.join("receipt.json").into(),
+        "--expected".into(),
+        d.join("measurement.json").into(),
+        "--out".into(),
+        out.into(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    let a: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, o, e) = run(&a);
+    assert_eq!(code, 0, "{o}{e}");
+}
+
+fn check_bundle(b: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "check-result".as_ref(),
+        b.as_os_str(),
+        "--bundle".as_ref(),
+        "--json".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let (code, out, err) = run(&args);
+    assert!(code < 2, "{out}{err}");
+    (code, serde_json::from_str(&out).unwrap())
+}
+
+fn failed_names(v: &Value) -> Vec<String> {
+    v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The bundle's members, in order, and a bundle rebuilt from them (members' order kept).
+fn members(b: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(b)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut v = Vec::new();
+            f.read_to_end(&mut v).unwrap();
+            (f.name().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn an_evidence_bundle_verifies_alone_and_every_member_is_checked() {
+    let d = tmp("bundle");
+    fixture(&d, "Paris.");
+    let b1 = d.join("evidence.zip");
+    let b2 = d.join("again.zip");
+    make_bundle(&d, "result.zip", &[], &b1);
+    make_bundle(&d, "result.zip", &[], &b2);
+    let bytes = std::fs::read(&b1).unwrap();
+    assert_eq!(bytes, std::fs::read(&b2).unwrap(), "deterministic");
+    // From the directory: the same verdict.
+    let b3 = d.join("from-dir.zip");
+    make_bundle(&d, "unpacked", &[], &b3);
+
+    // Alone: the bundle is moved to an empty directory and every other file removed.
+    let alone = tmp("bundle-alone");
+    let moved = alone.join("evidence.zip");
+    std::fs::copy(&b1, &moved).unwrap();
+    std::fs::copy(&b3, alone.join("from-dir.zip")).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+    let (code, v) = check_bundle(&moved, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    let n = v["checks"].as_array().unwrap().len();
+    assert_eq!(
+        n,
+        19 + 1 + 3,
+        "the result's 19, the members' list and 3 sha256"
+    );
+    assert!(v["trusted"].as_array().unwrap().iter().any(|t| t
+        .as_str()
+        .unwrap()
+        .starts_with("the image measurement is the bundle's own")));
+    let (code, v2) = check_bundle(&alone.join("from-dir.zip"), &[]);
+    assert_eq!(code, 0, "{v2:#}");
+    assert_eq!(v2["result_digest"], v["result_digest"]);
+
+    let write = |name: &str, m: &[(String, Vec<u8>)]| {
+        let files: Vec<(&str, &[u8])> = m.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+        let p = alone.join(name);
+        std::fs::write(&p, zip(&files)).unwrap();
+        p
+    };
+    let original = members(&bytes);
+    assert_eq!(original[0].0, "manifest.json");
+    // Each member changed by one byte: its own sha256 check fails.
+    for i in 1..original.len() {
+        let mut m = original.clone();
+        let name = m[i].0.clone();
+        let last = m[i].1.len() - 1;
+        m[i].1[last] ^= 1;
+        let (code, v) = check_bundle(&write("t.zip", &m), &[]);
+        assert_eq!(code, 1, "{name}");
+        let f = failed_names(&v);
+        assert!(
+            f.contains(&format!("bundle: {name} sha256 = manifest")),
+            "{name}: {f:?}"
+        );
+    }
+    // The receipt changed and the manifest updated to match: the chain checks fail.
+    let mut m = original.clone();
+    let r = m.iter().position(|(n, _)| n == "receipt.json").unwrap();
+    let mut receipt: Value = serde_json::from_slice(&m[r].1).unwrap();
+    receipt["result_digest"] = format!("0x{}", "00".repeat(32)).into();
+    m[r].1 = receipt.to_string().into_bytes();
+    let mut manifest: Value = serde_json::from_slice(&m[0].1).unwrap();
+    for mem in manifest["members"].as_array_mut().unwrap() {
+        if mem["name"] == "receipt.json" {
+            mem["sha256"] = hex::encode(Sha256::digest(&m[r].1)).into();
+            mem["size"] = m[r].1.len().into();
+        }
+    }
+    m[0].1 = manifest.to_string().into_bytes();
+    let (code, v) = check_bundle(&write("t.zip", &m), &[]);
+    assert_eq!(code, 1);
+    let f = failed_names(&v);
+    assert!(
+        f.contains(&"resultDigest on chain = recomputed".to_string()),
+        "{f:?}"
+    );
+    assert!(!f.iter().any(|n| n.starts_with("bundle:")), "{f:?}");
+    // A member the manifest does not list, and one it lists twice.
+    let mut m = original.clone();
+    m.push(("extra.json".into(), b"{}".to_vec()));
+    let (code, v) = check_bundle(&write("t.zip", &m), &[]);
+    assert_eq!(code, 1);
+    assert!(failed_names(&v).contains(&"bundle: members are exactly the manifest's".to_string()));
+    let mut m = original.clone();
+    let mut manifest: Value = serde_json::from_slice(&m[0].1).unwrap();
+    let first = manifest["members"][0].clone();
+    manifest["members"].as_array_mut().unwrap().push(first);
+    m[0].1 = manifest.to_string().into_bytes();
+    let (code, v) = check_bundle(&write("t.zip", &m), &[]);
+    assert_eq!(code, 1);
+    assert!(failed_names(&v).contains(&"bundle: members are exactly the manifest's".to_string()));
+    // A member missing.
+    let mut m = original.clone();
+    m.retain(|(n, _)| n != "measurement.json");
+    let (code, v) = check_bundle(&write("t.zip", &m), &[]);
+    assert_eq!(code, 1);
+    let f = failed_names(&v);
+    assert!(
+        f.contains(&"bundle: members are exactly the manifest's".to_string()),
+        "{f:?}"
+    );
+    assert!(
+        f.contains(&"bundle: measurement.json sha256 = manifest".to_string()),
+        "{f:?}"
+    );
+    // The measurement the user rebuilt must be the bundle's.
+    let other = alone.join("other-measurement.json");
+    let mut mj: Value = serde_json::from_slice(
+        &original
+            .iter()
+            .find(|(n, _)| n == "measurement.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    mj["manifest_digest"] = format!("sha256:{}", "ef".repeat(32)).into();
+    std::fs::write(&other, mj.to_string()).unwrap();
+    let (code, v) = check_bundle(&moved, &["--expected", other.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(failed_names(&v)
+        .contains(&"bundle: measurement's manifest digest = --expected's".to_string()));
+    std::fs::remove_dir_all(alone).unwrap();
+}
+
+#[test]
+fn a_bundle_carries_copies_of_the_quote_and_event_log_that_must_be_the_results() {
+    let j: Value = serde_json::from_slice(&common::load("tdx/dstack/quote-report.json")).unwrap();
+    let d = tmp("bundle-dstack");
+    fixture(&d, "Paris.");
+    let out = d.join("unpacked");
+    let mut r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    r["attestation"] = json!({"method": "dstack", "reportdata_scheme": "iexec-llm/reportdata/v1",
+        "report_data": hex::encode(verifier::check_result::report_data(&r)),
+        "quote_file": "quote.bin", "event_log_file": "eventlog.json"});
+    std::fs::write(
+        out.join("result.json"),
+        serde_json::to_vec_pretty(&r).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(out.join("quote.bin"), j["quote"].as_str().unwrap()).unwrap();
+    std::fs::write(out.join("eventlog.json"), j["event_log"].as_str().unwrap()).unwrap();
+    let collateral = common::testdata().join("tdx/dcap-qvl/tdx_quote_collateral.json");
+    let b = d.join("evidence.zip");
+    make_bundle(
+        &d,
+        "unpacked",
+        &["--collateral", collateral.to_str().unwrap()],
+        &b,
+    );
+    let bytes = std::fs::read(&b).unwrap();
+    let names: Vec<String> = members(&bytes).into_iter().map(|m| m.0).collect();
+    assert_eq!(
+        names,
+        [
+            "manifest.json",
+            "attestation/eventlog.json",
+            "attestation/quote.bin",
+            "collateral.json",
+            "measurement.json",
+            "receipt.json",
+            "result.zip"
+        ]
+    );
+    let (code, v) = check_bundle(&b, &[]);
+    assert_eq!(
+        code, 1,
+        "the quote is not this result's (as in the dstack test)"
+    );
+    let f = failed_names(&v);
+    assert!(!f.iter().any(|n| n.starts_with("bundle:")), "{f:?}");
+    assert!(f.contains(&"quote REPORTDATA = recomputed from result.json".to_string()));
+    // The copy of the quote replaced (and the manifest updated to match): named.
+    let mut m = members(&bytes);
+    let q = m
+        .iter()
+        .position(|(n, _)| n == "attestation/quote.bin")
+        .unwrap();
+    m[q].1 = b"00".to_vec();
+    let mut manifest: Value = serde_json::from_slice(&m[0].1).unwrap();
+    for mem in manifest["members"].as_array_mut().unwrap() {
+        if mem["name"] == "attestation/quote.bin" {
+            mem["sha256"] = hex::encode(Sha256::digest(b"00")).into();
+        }
+    }
+    m[0].1 = manifest.to_string().into_bytes();
+    let files: Vec<(&str, &[u8])> = m.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    std::fs::write(&b, zip(&files)).unwrap();
+    let (_, v) = check_bundle(&b, &[]);
+    let f = failed_names(&v);
+    assert!(
+        f.contains(&"bundle: attestation/quote.bin = the result's quote.bin".to_string()),
+        "{f:?}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}

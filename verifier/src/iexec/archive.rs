@@ -225,6 +225,14 @@ pub fn read_zip(bytes: &[u8]) -> Result<Tree, Error> {
     Ok((files, dirs))
 }
 
+/// Reads a result directory as [`ResultArchive::open`] does: its files and directories.
+///
+/// # Errors
+/// As [`ResultArchive::open`].
+pub fn read_tree(root: &Path) -> Result<Tree, Error> {
+    read_dir(root)
+}
+
 fn read_dir(root: &Path) -> Result<Tree, Error> {
     fn walk(
         root: &Path,

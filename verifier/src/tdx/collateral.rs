@@ -181,6 +181,41 @@ impl Collateral {
         })
     }
 
+    /// The same collateral as dcap-qvl's `QuoteCollateralV3` JSON bundle (what
+    /// [`Collateral::from_bundle`] reads): the signed objects' exact bytes, signatures and
+    /// CRLs in hex, chains in PEM.
+    pub fn to_bundle_json(&self) -> String {
+        use base64::Engine;
+        let pem = |ders: &[Vec<u8>]| -> String {
+            ders.iter()
+                .map(|d| {
+                    let b = base64::engine::general_purpose::STANDARD.encode(d);
+                    let lines: Vec<&str> = b
+                        .as_bytes()
+                        .chunks(64)
+                        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                        .collect();
+                    format!(
+                        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                        lines.join("\n")
+                    )
+                })
+                .collect()
+        };
+        serde_json::json!({
+            "tcb_info": self.tcb_info_json,
+            "tcb_info_signature": hex::encode(&self.tcb_info_signature),
+            "qe_identity": self.qe_identity_json,
+            "qe_identity_signature": hex::encode(&self.qe_identity_signature),
+            "tcb_info_issuer_chain": pem(&self.tcb_info_chain),
+            "qe_identity_issuer_chain": pem(&self.qe_identity_chain),
+            "pck_crl_issuer_chain": self.pck_crl_chain.as_deref().map(pem),
+            "root_ca_crl": hex::encode(&self.root_ca_crl),
+            "pck_crl": hex::encode(&self.pck_crl),
+        })
+        .to_string()
+    }
+
     /// The parsed TCB info.
     ///
     /// # Errors

@@ -167,6 +167,17 @@ pub struct CachedSet {
     pub issued: i64,
 }
 
+/// The files of a cached set besides `source.json`, in order.
+pub const SET_FILES: [&str; 7] = [
+    "tcb_info.json",
+    "tcb_info.issuer-chain",
+    "qe_identity.json",
+    "qe_identity.issuer-chain",
+    "pck_crl",
+    "pck_crl.issuer-chain",
+    "root_ca_crl",
+];
+
 /// The seven parts of a served set, in cache order: (file name, bytes, from).
 type Parts = Vec<(&'static str, Vec<u8>, String)>;
 
@@ -437,15 +448,7 @@ pub fn load_set(dir: &Path) -> Result<CachedSet, Error> {
         ));
     }
     let mut parts: Parts = Vec::new();
-    for name in [
-        "tcb_info.json",
-        "tcb_info.issuer-chain",
-        "qe_identity.json",
-        "qe_identity.issuer-chain",
-        "pck_crl",
-        "pck_crl.issuer-chain",
-        "root_ca_crl",
-    ] {
+    for name in SET_FILES {
         let bytes = read(name)?;
         let recorded: Vec<&FileRecord> = record.files.iter().filter(|f| f.name == name).collect();
         let sha = hex::encode(Sha256::digest(&bytes));
