@@ -11,9 +11,10 @@
 #   5. check that result.json states the measured binary and model and the prompt's sha256;
 #   6. seal the output as a TEE worker's post-compute does (worker-sim: iexec_out.zip, the
 #      enclave signature by a test enclave-challenge key, the receipt the chain would show);
-#   7. verifier check-result: the result chain, the measurement and the attestation (none
-#      here: no TDX device on this machine), ending with what is proven and what is trusted;
-#   8. verifier replay: the answer re-derived from the image layout alone, bit for bit.
+#   7. verifier replay: the answer re-derived from the image layout alone, bit for bit;
+#   8. verifier check-result: the result chain, the measurement, the attestation (none here:
+#      no TDX device on this machine) and the replay, ending with what is proven and what is
+#      trusted.
 #
 #   scripts/demo.sh ["your prompt"]     # everything goes to out/demo/ (emptied first)
 #   DEMO_RUN=direct scripts/demo.sh     # the direct path even where runc could run
@@ -56,11 +57,12 @@ step "building the static app, oci-image, verifier and worker-sim (first build o
 RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$root=/src --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
   cargo build --release --locked --target x86_64-unknown-linux-gnu -p app --bin iexec-llm
 cargo build --release --locked -p oci-image -p verifier -p e2e-tests --bin oci-image --bin verifier --bin worker-sim
-app="$root/target/x86_64-unknown-linux-gnu/release/iexec-llm"
-verifier="$root/target/release/verifier"
+target="${CARGO_TARGET_DIR:-$root/target}"
+app="$target/x86_64-unknown-linux-gnu/release/iexec-llm"
+verifier="$target/release/verifier"
 
 step "image and measurement: $work/image"
-SOURCE_DATE_EPOCH=1 target/release/oci-image build --out "$work/image" --reference demo \
+SOURCE_DATE_EPOCH=1 "$target/release/oci-image" build --out "$work/image" --reference demo \
   --binary "$app" --model "$model" --env PATH=/app -- \
   --model "/models/$model_name" --model-sha256 "$model_sha" >/dev/null
 cat "$work/image/measurement.json"
@@ -130,17 +132,20 @@ PY
 
 step "sealing the output as a TEE worker would (test keys; worker-sim)"
 manifest="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest_digest"])' "$work/image/measurement.json")"
-target/release/worker-sim --out "$work/iexec_out" --task-id "$task_id" \
+"$target/release/worker-sim" --out "$work/iexec_out" --task-id "$task_id" \
   --worker 0x000000000000000000000000000000000000c0de \
   --enclave-key 0x1111111111111111111111111111111111111111111111111111111111111111 \
   --workerpool-key 0x2222222222222222222222222222222222222222222222222222222222222222 \
   --app-checksum "0x${manifest#sha256:}" --zip "$work/iexec_out.zip" --receipt "$work/receipt.json"
 cat "$work/receipt.json"
 
-step "verifier check-result ($mode run)"
-"$verifier" check-result "$work/iexec_out.zip" --receipt "$work/receipt.json" \
-  --expected "$work/image/measurement.json"
-
 step "verifier replay: the answer re-derived by the measured binary on the measured model"
 DEMO_PROMPT="$prompt" "$verifier" replay "$work/iexec_out.zip" --image "$work/image/oci" \
   --expected "$work/image/measurement.json" --prompt-env DEMO_PROMPT | tail -n 4
+
+step "verifier check-result ($mode run), the replay included"
+# The demo's prompt is not confidential; a requester keeps theirs in a file of their own.
+printf '%s' "$prompt" > "$work/prompt.txt"
+"$verifier" check-result "$work/iexec_out.zip" --receipt "$work/receipt.json" \
+  --expected "$work/image/measurement.json" \
+  --image "$work/image/oci" --replay-prompt-file "$work/prompt.txt"
