@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 use verifier::iexec::archive::ResultArchive;
-use verifier::replay::{replay, PromptInput, Replay};
+use verifier::replay::{replay, PromptInput, Replay, Runner};
 
 const PROMPT: &str = "Write a short poem about the sea.";
 
@@ -51,6 +51,15 @@ fn task(tag: &str, prompt: &str, args: &[&str]) -> Task {
 }
 
 fn run(t: &Task, prompt: &str, engine_env: &[(&str, &str)]) -> Result<Replay, String> {
+    run_with(t, prompt, engine_env, Runner::Direct)
+}
+
+fn run_with(
+    t: &Task,
+    prompt: &str,
+    engine_env: &[(&str, &str)],
+    runner: Runner,
+) -> Result<Replay, String> {
     let archive = ResultArchive::open(&t.out, None).unwrap();
     let work = tempdir("replay-work");
     replay(&verifier::replay::Inputs {
@@ -64,6 +73,7 @@ fn run(t: &Task, prompt: &str, engine_env: &[(&str, &str)]) -> Result<Replay, St
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        runner,
     })
     .map_err(|e| e.to_string())
 }
@@ -96,7 +106,7 @@ fn a_result_replays_identically_on_every_kernel_path_and_thread_count() {
                 "{simd} {threads}: {:#?}",
                 r.report.failures().collect::<Vec<_>>()
             );
-            assert_eq!(r.summary, "identical", "{simd} {threads}");
+            assert_eq!(r.summary, "identical (ran directly)", "{simd} {threads}");
             runs += 1;
         }
     }
@@ -158,6 +168,15 @@ fn every_tampered_claim_is_named_and_another_prompt_is_refused() {
         .report
         .failures()
         .any(|c| c.name == "result.json's model is a measured one"));
+    // Names from result.json that would reach the file system or the binary's options.
+    std::fs::write(t.out.join("result.json"), &original).unwrap();
+    edit(&t, |v| v["model"]["file"] = "../../escaped.gguf".into());
+    let e = run(&t, PROMPT, &[]).err().unwrap();
+    assert!(e.contains("model.file is not a plain file name"), "{e}");
+    std::fs::write(t.out.join("result.json"), &original).unwrap();
+    edit(&t, |v| v["parameters"]["--model"] = "/etc/passwd".into());
+    let e = run(&t, PROMPT, &[]).err().unwrap();
+    assert!(e.contains("is not one a task passes"), "{e}");
     // The answer's text is never in the report.
     let answer: Value = serde_json::from_slice(&original).unwrap();
     let text = answer["answer"].as_str().unwrap();
@@ -268,4 +287,40 @@ fn check_result_adds_the_replay_to_its_verdict() {
         "p.txt"
     ])
     .is_err());
+}
+
+#[test]
+fn a_result_replays_identically_under_runc_as_a_worker_runs_it() {
+    // As root (CI and our machines): the layout unpacked by umoci, the image's entrypoint run
+    // by runc with /iexec_in and /iexec_out bound in.
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    if !root {
+        eprintln!("replay under runc: not run: runc needs root here");
+        return;
+    }
+    let t = task(
+        "runc",
+        PROMPT,
+        &["max_tokens=12", "temperature=0.7", "seed=3"],
+    );
+    let r = run_with(&t, PROMPT, &[], Runner::Runc).unwrap();
+    assert!(
+        r.report.passed(),
+        "{:#?}",
+        r.report.failures().collect::<Vec<_>>()
+    );
+    assert_eq!(r.ran, "under runc");
+    assert_eq!(r.summary, "identical (ran under runc)");
+    assert_eq!(
+        Runner::Auto.resolve(),
+        Runner::Runc,
+        "runc and umoci are installed here"
+    );
+    // The same tamper is caught there too.
+    edit(&t, |v| v["parameters"]["seed"] = 4.into());
+    let r = run_with(&t, PROMPT, &[], Runner::Runc).unwrap();
+    assert!(r.summary.starts_with("differs: answer"), "{}", r.summary);
 }

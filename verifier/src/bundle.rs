@@ -274,6 +274,8 @@ impl Opened {
             return Ok(CollateralIn::Json(b.clone()));
         }
         let mut any = false;
+        // A fresh directory of our own: refused if anything is already there.
+        std::fs::create_dir(scratch).map_err(|e| Error::io(scratch, e))?;
         for (n, b) in &self.files {
             let Some(rel) = n.strip_prefix("collateral/") else {
                 continue;

@@ -291,6 +291,10 @@ pub struct ReplayArgs {
     /// The beneficiary's RSA private key, for an encrypted result.
     #[arg(long, value_name = "KEY.pem")]
     pub key: Option<PathBuf>,
+    /// How to run the binary: under runc as a worker does (root, runc and umoci needed),
+    /// directly, or auto (runc when possible).
+    #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "runc", "direct"])]
+    pub run: String,
 }
 
 /// The outcome of a subcommand, rendered both ways: `main` prints one of them.
@@ -588,14 +592,23 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
             text,
         });
     }
-    let scratch = std::env::temp_dir().join(format!(
-        "verifier-bundle-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    ));
+    // Removed however this function returns.
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let scratch_dir = match &opened_bundle {
+        Some(_) => Some(Scratch(crate::replay::fresh_private_dir(
+            "verifier-bundle",
+        )?)),
+        None => None,
+    };
+    let scratch = scratch_dir
+        .as_ref()
+        .map(|s| s.0.join("collateral"))
+        .unwrap_or_default();
     let mut bundle_measurement: Option<(Measurement, bool)> = None;
     let (archive, receipt, expected, mut collateral_in) = match &opened_bundle {
         Some(b) => {
@@ -647,7 +660,6 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         now,
         require_quote: a.require_quote,
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     if let Some(b) = &opened_bundle {
         let mut checks = b.checks.clone();
         checks.extend(b.attestation_checks(&archive));
@@ -671,6 +683,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
             &expected,
             crate::replay::PromptInput::Text(read(f)?),
             None,
+            crate::replay::Runner::Auto,
         )?;
         let ok = r.report.passed();
         o.report
@@ -793,14 +806,19 @@ fn replay(a: ReplayArgs) -> Result<Verdict, Error> {
         }
     };
     let system = a.system_file.as_deref().map(read).transpose()?;
-    let r = run_replay(&archive, &a.image, &expected, prompt, system)?;
+    let runner = match a.run.as_str() {
+        "runc" => crate::replay::Runner::Runc,
+        "direct" => crate::replay::Runner::Direct,
+        _ => crate::replay::Runner::Auto,
+    };
+    let r = run_replay(&archive, &a.image, &expected, prompt, system, runner)?;
     let passed = r.report.passed();
     let mut text = r.report.human();
     text.push_str(&format!("replayed: {}\n", printable(&r.summary)));
     let failed: Vec<_> = r.report.failures().collect();
     Ok(Verdict {
         passed,
-        json: json!({"replayed": passed, "summary": r.summary, "stopped_on_time": r.stopped_on_time,
+        json: json!({"replayed": passed, "summary": r.summary, "stopped_on_time": r.stopped_on_time, "ran": r.ran,
                      "checks": r.report.checks, "failed": failed}),
         text,
     })
@@ -814,6 +832,7 @@ fn run_replay(
     expected: &Measurement,
     prompt: crate::replay::PromptInput,
     system: Option<Vec<u8>>,
+    runner: crate::replay::Runner,
 ) -> Result<crate::replay::Replay, Error> {
     let work = crate::replay::scratch()?;
     let r = crate::replay::replay(&crate::replay::Inputs {
@@ -827,6 +846,7 @@ fn run_replay(
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect(),
+        runner,
     });
     let _ = std::fs::remove_dir_all(&work);
     r

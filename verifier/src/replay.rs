@@ -52,6 +52,48 @@ pub struct Inputs<'a> {
     /// Engine settings for the run (`IEXEC_LLM_SIMD`, `IEXEC_LLM_THREADS`, `IEXEC_LLM_ENGINE`):
     /// they choose a kernel path or a thread count, never the bytes.
     pub engine_env: Vec<(String, String)>,
+    /// How to run the binary.
+    pub runner: Runner,
+}
+
+/// How the measured binary is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Runner {
+    /// Under runc when this process may (root, `runc` and `umoci` on PATH), else directly.
+    #[default]
+    Auto,
+    /// The binary extracted from the layout, run as a child process with a cleared
+    /// environment.
+    Direct,
+    /// The layout unpacked by umoci and run by runc, as a worker runs it: the image's
+    /// entrypoint, `/iexec_in` and `/iexec_out` bound in, the worker's variables.
+    Runc,
+}
+
+impl Runner {
+    /// `Auto` made concrete on this machine.
+    pub fn resolve(self) -> Runner {
+        match self {
+            Runner::Auto if runc_possible() => Runner::Runc,
+            Runner::Auto => Runner::Direct,
+            r => r,
+        }
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+fn runc_possible() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    });
+    root && on_path("runc") && on_path("umoci")
 }
 
 /// The outcome.
@@ -62,6 +104,8 @@ pub struct Replay {
     pub summary: String,
     /// Whether the original stopped on its time budget.
     pub stopped_on_time: bool,
+    /// How the binary ran: `under runc` or `directly`; empty when it did not run.
+    pub ran: String,
 }
 
 fn sha(b: &[u8]) -> String {
@@ -129,6 +173,7 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
             report,
             summary: "not run: the layout, binary or model is not the measured one".into(),
             stopped_on_time: false,
+            ran: String::new(),
         });
     }
 
@@ -137,23 +182,30 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
 
     // Step 4: run the measured binary on the measured model.
     let stopped_on_time = str_at(&original, &["finish_reason"]) == Some("time");
+    let runner = i.runner.resolve();
     let replayed = run(
         i,
         &measured,
         &original,
         model,
-        env,
-        source_args,
+        (env, source_args),
         stopped_on_time,
+        runner,
     )?;
 
     // Step 5: compare every deterministic claim.
     let (checks, summary) = claims(&original, &replayed, stopped_on_time);
     report.checks.extend(checks);
+    let ran = if runner == Runner::Runc {
+        "under runc"
+    } else {
+        "directly"
+    };
     Ok(Replay {
         report,
-        summary,
+        summary: format!("{summary} (ran {ran})"),
         stopped_on_time,
+        ran: ran.into(),
     })
 }
 
@@ -263,19 +315,10 @@ fn run(
     measured: &Measured,
     original: &Value,
     model: &str,
-    env: Vec<(String, Vec<u8>)>,
-    mut args: Vec<String>,
+    (env, mut args): (WorkerEnv, Vec<String>),
     stopped_on_time: bool,
+    runner: Runner,
 ) -> Result<Value, Error> {
-    let bin = i.work.join("iexec-llm");
-    let model_file = i
-        .work
-        .join(str_at(original, &["model", "file"]).unwrap_or("model.gguf"));
-    crate::image::extract::extract(i.layout, &measured.layers, &i.expected.app.sha256, &bin)?;
-    crate::image::extract::extract(i.layout, &measured.layers, model, &model_file)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io(&bin, e))?;
     // The parameters, except those the protected data carried (the app reads them there).
     let from_data: Vec<&str> = original["prompt"]["fields"]
         .as_array()
@@ -285,6 +328,15 @@ fn run(
         for (k, v) in p {
             if from_data.contains(&k.as_str()) {
                 continue;
+            }
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                return Err(Error::malformed(
+                    "result.json",
+                    format!(
+                        "parameter name {:?} is not one a task passes (a-z and _)",
+                        crate::report::printable(k)
+                    ),
+                ));
             }
             let v = match (k.as_str(), v) {
                 ("max_tokens", _) if stopped_on_time => {
@@ -299,6 +351,30 @@ fn run(
     }
     let out = i.work.join("iexec_out");
     let _ = std::fs::remove_dir_all(&out);
+    let engine: Vec<(&String, &String)> = i
+        .engine_env
+        .iter()
+        .filter(|(k, _)| k.starts_with("IEXEC_LLM_"))
+        .map(|(k, v)| (k, v))
+        .collect();
+    if runner == Runner::Runc {
+        return run_runc(i, model, env, &args, &engine, &out);
+    }
+    let bin = i.work.join("iexec-llm");
+    // The app records the file's own name; it must be one plain name to be used here.
+    let name = str_at(original, &["model", "file"]).unwrap_or("model.gguf");
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(Error::malformed(
+            "result.json",
+            "model.file is not a plain file name",
+        ));
+    }
+    let model_file = i.work.join(name);
+    crate::image::extract::extract(i.layout, &measured.layers, &i.expected.app.sha256, &bin)?;
+    crate::image::extract::extract(i.layout, &measured.layers, model, &model_file)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(&bin, e))?;
     let mut c = Command::new(&bin);
     c.env_clear()
         .arg("--model")
@@ -314,23 +390,143 @@ fn run(
         c.env(k, std::ffi::OsString::from_vec(v));
     }
     // The kernel path and thread count may be chosen; they never change the bytes.
-    for (k, v) in &i.engine_env {
-        if k.starts_with("IEXEC_LLM_") {
-            c.env(k, v);
-        }
+    for (k, v) in &engine {
+        c.env(k, v);
     }
     let o = c.output().map_err(|e| Error::io(&bin, e))?;
+    read_result(&out, o.status.code())
+}
+
+fn read_result(out: &Path, code: Option<i32>) -> Result<Value, Error> {
     let path = out.join("result.json");
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let bytes = crate::iexec::archive::read_regular(&path, 64 << 20).map_err(|e| {
         Error::malformed(
             "replay",
-            format!(
-                "the binary wrote no result.json ({e}; exit {:?})",
-                o.status.code()
-            ),
+            format!("the binary wrote no result.json ({e}; exit {code:?})"),
         )
     })?;
     serde_json::from_slice(&bytes).map_err(|e| Error::malformed("replayed result.json", e))
+}
+
+/// Step 4 under runc: umoci unpacks the layout (the measured one), the bundle's process is
+/// the image's entrypoint with the stated parameters, the worker's variables, `/iexec_in`
+/// (read-only) and `/iexec_out` bound in.
+fn run_runc(
+    i: &Inputs<'_>,
+    model: &str,
+    env: WorkerEnv,
+    args: &[String],
+    engine: &[(&String, &String)],
+    out: &Path,
+) -> Result<Value, Error> {
+    let bundle = i.work.join("bundle");
+    let _ = std::fs::remove_dir_all(&bundle);
+    let tool = |c: &mut Command, what: &str| -> Result<(), Error> {
+        let o = c
+            .output()
+            .map_err(|e| Error::malformed("replay", format!("{what}: {e}")))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(Error::malformed(
+                "replay",
+                format!(
+                    "{what} failed ({:?}): {}",
+                    o.status.code(),
+                    crate::report::printable(String::from_utf8_lossy(&o.stderr).trim())
+                ),
+            ))
+        }
+    };
+    let image = format!("{}:{}", i.layout.display(), i.expected.reference);
+    tool(
+        Command::new("umoci")
+            .args(["unpack", "--image", &image])
+            .arg(&bundle),
+        "umoci unpack",
+    )?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?)
+            .map_err(|e| Error::malformed("runc config.json", e))?;
+    let host_in = i.work.join("iexec_in");
+    // The image's entrypoint, as a worker runs it, then the stated parameters.
+    let mut process_args: Vec<String> = cfg["process"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !process_args.iter().any(|a| a == model) {
+        let path = i
+            .expected
+            .models
+            .iter()
+            .find(|m| m.sha256 == model)
+            .map(|m| m.path.clone())
+            .unwrap_or_default();
+        process_args.extend([
+            "--model".into(),
+            path,
+            "--model-sha256".into(),
+            model.into(),
+        ]);
+    }
+    process_args.extend(args.iter().cloned());
+    let mut vars = vec![
+        "PATH=/app".to_string(),
+        "IEXEC_IN=/iexec_in".into(),
+        "IEXEC_OUT=/iexec_out".into(),
+    ];
+    let mut has_files = false;
+    for (k, v) in env {
+        let v = if v == host_in.as_os_str().as_encoded_bytes() {
+            b"/iexec_in".to_vec()
+        } else {
+            v
+        };
+        has_files |= k == "IEXEC_INPUT_FILES_NUMBER";
+        let v = String::from_utf8(v)
+            .map_err(|_| Error::malformed("prompt", "not UTF-8: a worker passes text"))?;
+        vars.push(format!("{k}={v}"));
+    }
+    if !has_files {
+        vars.push("IEXEC_INPUT_FILES_NUMBER=0".into());
+    }
+    vars.extend(engine.iter().map(|(k, v)| format!("{k}={v}")));
+    let p = &mut cfg["process"];
+    p["args"] = process_args.into();
+    p["env"] = vars.into();
+    p["terminal"] = false.into();
+    p["rlimits"] = Value::Array(Vec::new());
+    let bind = |src: &Path, dst: &str, mode: &str| {
+        serde_json::json!({"destination": dst, "type": "bind",
+                           "source": src, "options": ["rbind", mode]})
+    };
+    let Some(mounts) = cfg["mounts"].as_array_mut() else {
+        return Err(Error::malformed("runc config.json", "no mounts"));
+    };
+    mounts.push(bind(&host_in, "/iexec_in", "ro"));
+    mounts.push(bind(out, "/iexec_out", "rw"));
+    let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::malformed("runc config.json", e))?;
+    std::fs::write(&cfg_path, bytes).map_err(|e| Error::io(&cfg_path, e))?;
+    let id = format!("verifier-replay-{}", std::process::id());
+    let o = Command::new("runc")
+        .arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let _ = Command::new("runc")
+        .args(["delete", "--force", &id])
+        .output();
+    let o = o.map_err(|e| Error::malformed("replay", format!("runc run: {e}")))?;
+    let _ = std::fs::remove_dir_all(&bundle);
+    read_result(out, o.status.code())
 }
 
 /// Step 5: the deterministic claims, compared; and the summary line.
@@ -424,8 +620,29 @@ fn short(v: &Value) -> String {
 /// # Errors
 /// [`Error::Io`] if it cannot be made.
 pub fn scratch() -> Result<PathBuf, Error> {
-    let d = std::env::temp_dir().join(format!("verifier-replay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-    Ok(d)
+    fresh_private_dir("verifier-replay")
+}
+
+/// A new directory under the temporary directory, mode 0700, that did not exist before (a
+/// path someone else made first is never used).
+///
+/// # Errors
+/// [`Error::Io`] if none can be made.
+pub fn fresh_private_dir(prefix: &str) -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..64u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let d = base.join(format!("{prefix}-{}-{nanos}-{n}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) => last = Some((d, e)),
+        }
+    }
+    let (d, e) = last.unwrap_or_else(|| (base.clone(), std::io::Error::other("no attempt")));
+    Err(Error::io(&d, e))
 }

@@ -248,13 +248,21 @@ pub fn fetch(
     let deadline = std::time::Instant::now() + timeout;
     let get = |url: &str, header: Option<&str>| -> Result<(Vec<u8>, Option<String>), Error> {
         let why = |e: String| Error::malformed(format!("GET {}", printable(url)), e);
-        if std::time::Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
             return Err(why(format!(
                 "no time left ({} s for the whole fetch)",
                 timeout.as_secs_f32()
             )));
         }
-        let mut r = agent.get(url).call().map_err(|e| why(e.to_string()))?;
+        // Each request gets only what is left of the one deadline.
+        let mut r = agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .map_err(|e| why(e.to_string()))?;
         if r.status() != 200 {
             return Err(why(format!(
                 "HTTP {} (only 200 is accepted; redirects are not followed)",
@@ -485,6 +493,21 @@ pub fn load_set(dir: &Path) -> Result<CachedSet, Error> {
 /// # Errors
 /// [`Error`] if the cache cannot be listed or a set in it cannot be read.
 pub fn sets(cache: &Path, needs: &Needs) -> Result<Vec<CachedSet>, Error> {
+    let set_of = |p: &Path| -> Result<CachedSet, Error> {
+        let s = load_set(p)?;
+        let t = s.collateral.tcb_info()?;
+        if !t.fmspc.eq_ignore_ascii_case(&needs.fmspc) {
+            return Err(Error::malformed(
+                p.display().to_string(),
+                format!(
+                    "a set for FMSPC {} filed under {}",
+                    printable(&t.fmspc),
+                    needs.fmspc
+                ),
+            ));
+        }
+        Ok(s)
+    };
     let parent = cache.join(&needs.fmspc).join(needs.ca);
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(&parent) {
@@ -498,7 +521,7 @@ pub fn sets(cache: &Path, needs: &Needs) -> Result<Vec<CachedSet>, Error> {
         if name.to_string_lossy().starts_with('.') {
             continue; // an interrupted fetch's temporary directory
         }
-        out.push(load_set(&e.path())?);
+        out.push(set_of(&e.path())?);
     }
     out.sort_by_key(|s| (s.tcb_evaluation_data_number, s.issued));
     Ok(out)

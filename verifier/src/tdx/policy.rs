@@ -78,10 +78,25 @@ fn grace(p: &Policy, t: &TcbResult, now: i64, accepted: &[String]) -> Option<Str
         Status::OutOfDateConfigurationNeeded => accepted.iter().any(|a| a == "ConfigurationNeeded"),
         _ => false,
     };
-    let (date, _) = t.newer_levels.last()?;
-    let since = crate::tdx::collateral::parse_time(date).ok()?;
-    let age = now - since;
-    (ok_status && age <= i64::from(days) * 86_400).then(|| {
+    // Every part (platform, TDX module, QE) up to date or out of date with a known date; the
+    // one behind the longest counts.
+    let mut since: Option<(i64, &str)> = None;
+    for p in &t.components {
+        match p.status {
+            Status::UpToDate => {}
+            Status::OutOfDate | Status::OutOfDateConfigurationNeeded => {
+                let d = p.behind_since.as_deref()?;
+                let at = crate::tdx::collateral::parse_time(d).ok()?;
+                if since.is_none_or(|(s, _)| at < s) {
+                    since = Some((at, d));
+                }
+            }
+            _ => return None,
+        }
+    }
+    let (since, date) = since?;
+    let age = now.checked_sub(since)?;
+    (ok_status && (0..=i64::from(days) * 86_400).contains(&age)).then(|| {
         format!(
             "within the grace period: out of date since {date} ({} days)",
             age.div_euclid(86_400)
@@ -197,4 +212,71 @@ pub fn check(p: &Policy, q: &Quote<'_>, tcb: Option<&TcbResult>, f: &Freshness) 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tdx::tcb::{Part, Status};
+
+    const DAY: i64 = 86_400;
+    // 2024-11-13T00:00:00Z and 2023-02-14T00:00:00Z.
+    const NOV_2024: i64 = 1_731_456_000;
+
+    fn result(parts: &[(&'static str, Status, Option<&str>)]) -> TcbResult {
+        TcbResult {
+            status: parts
+                .iter()
+                .fold(Status::UpToDate, |s, (_, p, _)| s.converge(*p)),
+            advisory_ids: vec![],
+            platform_level: None,
+            newer_levels: vec![],
+            components: parts
+                .iter()
+                .map(|(n, s, d)| Part {
+                    name: n,
+                    status: *s,
+                    behind_since: d.map(String::from),
+                })
+                .collect(),
+        }
+    }
+
+    fn graced(t: &TcbResult, now: i64) -> bool {
+        let p = Policy {
+            out_of_date_grace_days: Some(30),
+            ..Default::default()
+        };
+        grace(&p, t, now, &["UpToDate".into()]).is_some()
+    }
+
+    #[test]
+    fn the_grace_period_counts_from_the_part_behind_the_longest() {
+        let nov = Some("2024-11-13T00:00:00Z");
+        let old = Some("2023-02-14T00:00:00Z");
+        let platform = result(&[
+            ("platform", Status::OutOfDate, nov),
+            ("QE", Status::UpToDate, None),
+        ]);
+        assert!(graced(&platform, NOV_2024 + 30 * DAY));
+        assert!(!graced(&platform, NOV_2024 + 30 * DAY + 1));
+        // A QE out of date for much longer: no grace, whatever the platform's date.
+        let qe = result(&[
+            ("platform", Status::OutOfDate, nov),
+            ("QE", Status::OutOfDate, old),
+        ]);
+        assert!(!graced(&qe, NOV_2024 + DAY));
+        // A part in another status than out of date: never graced.
+        let hardening = result(&[
+            ("platform", Status::SWHardeningNeeded, None),
+            ("TDX module", Status::OutOfDate, nov),
+        ]);
+        assert!(!graced(&hardening, NOV_2024 + DAY));
+        // No date known, or a time before the date (no overflow): no grace.
+        assert!(!graced(
+            &result(&[("platform", Status::OutOfDate, None)]),
+            NOV_2024
+        ));
+        assert!(!graced(&platform, i64::MIN));
+    }
 }

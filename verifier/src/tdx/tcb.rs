@@ -145,6 +145,41 @@ pub struct TcbResult {
     /// The TCB levels above it in the TCB info (newest first): how far behind the platform
     /// is. Empty when it is at the newest level.
     pub newer_levels: Vec<(String, String)>,
+    /// Each part judged (platform, TDX module, QE): its status and, when it is out of date,
+    /// the `tcbDate` of the level just above the one it matched (when it fell behind).
+    pub components: Vec<Part>,
+}
+
+/// One part of a TCB evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// `platform`, `TDX module` or `QE`.
+    pub name: &'static str,
+    /// Its own status.
+    pub status: Status,
+    /// For an out-of-date part: the date of the level above its own, when there is one.
+    pub behind_since: Option<String>,
+}
+
+fn part<T>(
+    name: &'static str,
+    status: Status,
+    levels: &[T],
+    level: &T,
+    date: impl Fn(&T) -> &str,
+) -> Part {
+    let at = levels.iter().position(|l| std::ptr::eq(l, level));
+    let behind_since = match (status, at) {
+        (Status::OutOfDate | Status::OutOfDateConfigurationNeeded, Some(i)) if i > 0 => {
+            levels.get(i - 1).map(|l| date(l).to_string())
+        }
+        _ => None,
+    };
+    Part {
+        name,
+        status,
+        behind_since,
+    }
 }
 
 /// The matched level and those above it, from TCB info's list (newest first).
@@ -201,7 +236,13 @@ pub fn evaluate(
     let Some(td) = td else {
         advisories.extend(sgx_level.advisory_ids.iter().cloned());
         advisories.extend(ql.advisory_ids.iter().cloned());
-        let r = finish(sgx_status.converge(qe_status), advisories);
+        let mut r = finish(sgx_status.converge(qe_status), advisories);
+        r.components = vec![
+            part("platform", sgx_status, &tcb.tcb_levels, sgx_level, |l| {
+                &l.tcb_date
+            }),
+            part("QE", qe_status, &qe_id.tcb_levels, ql, |l| &l.tcb_date),
+        ];
         return Ok(placed(&tcb.tcb_levels, sgx_level, r));
     };
     let s = td.tee_tcb_svn;
@@ -223,7 +264,7 @@ pub fn evaluate(
     advisories.extend(level.advisory_ids.iter().cloned());
 
     // Step 2: TDX module identity and status.
-    let module_status = module(td, tcb, &mut advisories)?;
+    let (module_status, module_part) = module(td, tcb, &mut advisories)?;
     let mut status = Status::parse(&level.tcb_status)?.converge(module_status);
     if status == Status::Revoked {
         return Ok(placed(&tcb.tcb_levels, level, finish(status, advisories)));
@@ -240,7 +281,15 @@ pub fn evaluate(
 
     // Step 3: the QE.
     advisories.extend(ql.advisory_ids.iter().cloned());
-    let r = finish(status.converge(qe_status), advisories);
+    let mut r = finish(status.converge(qe_status), advisories);
+    let platform_status = Status::parse(&level.tcb_status)?;
+    r.components = vec![
+        part("platform", platform_status, &tcb.tcb_levels, level, |l| {
+            &l.tcb_date
+        }),
+        module_part,
+        part("QE", qe_status, &qe_id.tcb_levels, ql, |l| &l.tcb_date),
+    ];
     Ok(placed(&tcb.tcb_levels, level, r))
 }
 
@@ -286,7 +335,7 @@ fn module(
     td: &TdReport<'_>,
     tcb: &TcbInfo,
     advisories: &mut Vec<String>,
-) -> Result<Status, TcbError> {
+) -> Result<(Status, Part), TcbError> {
     let s = td.tee_tcb_svn;
     let (mrsigner, attributes, mask) = if s[1] == 0 {
         match &tcb.tdx_module {
@@ -311,14 +360,21 @@ fn module(
             "SEAMATTRIBUTES differ from the TCB info".into(),
         ));
     }
+    let up = Part {
+        name: "TDX module",
+        status: Status::UpToDate,
+        behind_since: None,
+    };
     if s[1] == 0 {
-        return Ok(Status::UpToDate);
+        return Ok((Status::UpToDate, up));
     }
     let id = format!("TDX_{:02X}", s[1]);
-    let ml = first_isv_level(&module_identity(tcb, s[1])?.tcb_levels, u16::from(s[0]))
-        .ok_or(TcbError::NoMatchingTdxModuleLevel(id))?;
+    let levels = &module_identity(tcb, s[1])?.tcb_levels;
+    let ml =
+        first_isv_level(levels, u16::from(s[0])).ok_or(TcbError::NoMatchingTdxModuleLevel(id))?;
     advisories.extend(ml.advisory_ids.iter().cloned());
-    Status::parse(&ml.tcb_status)
+    let st = Status::parse(&ml.tcb_status)?;
+    Ok((st, part("TDX module", st, levels, ml, |l| &l.tcb_date)))
 }
 
 /// Step 2b: a TD 1.5 runs on an out-of-date module while the platform is current and
@@ -383,6 +439,7 @@ fn finish(status: Status, mut advisories: Vec<String>) -> TcbResult {
         advisory_ids: advisories,
         platform_level: None,
         newer_levels: Vec::new(),
+        components: Vec::new(),
     }
 }
 
