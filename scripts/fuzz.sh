@@ -41,6 +41,23 @@ for t in quote collateral gguf eventlog archive collateral_mutations layer prote
     [ -f "$f" ] && cp "$f" "$dir/"
   done
   [ -d "fuzz/seeds/$t" ] && cp fuzz/seeds/"$t"/* "$dir/"
+  if [ "$t" = layer ]; then
+    # A small layer with every entry kind the layer reader handles (directory, file,
+    # whiteout, symlink, hard link), made here rather than kept as a binary in the tree.
+    python3 - "$dir/small.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
+    def add(name, kind, data=b"", link=""):
+        i = tarfile.TarInfo(name)
+        i.type, i.mode, i.mtime, i.size, i.linkname = kind, 0o644, 0, len(data), link
+        t.addfile(i, io.BytesIO(data) if data else None)
+    add("app/", tarfile.DIRTYPE)
+    add("app/iexec-llm", tarfile.REGTYPE, b"\x7fELF")
+    add("app/.wh.old", tarfile.REGTYPE)
+    add("app/link", tarfile.SYMTYPE, link="iexec-llm")
+    add("app/hard", tarfile.LNKTYPE, link="app/iexec-llm")
+PY
+  fi
   echo "== fuzz $t: $runs runs" >&2
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -s none --release "$t" "$dir" -- \
     -runs="$runs" -max_len=65536 -rss_limit_mb=4096 -timeout=30 2>&1 | tail -n 2)

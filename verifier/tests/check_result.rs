@@ -328,14 +328,11 @@ fn contract_signature_rules_apply_to_the_enclave_signature() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
-#[test]
-fn a_dstack_quote_and_event_log_are_replayed_and_rtmr3_events_listed() {
-    // A real dstack quote with its JSON event log (testdata E8). Its REPORTDATA is not ours,
-    // so the binding fails and, without collateral, the quote is not verified; the event log
-    // replays to its RTMRs and RTMR3's runtime events are listed by name.
+/// The fixture with a real dstack quote and its JSON event log (testdata E8) in the unpacked
+/// result, recorded in result.json's attestation: the vector and the unpacked directory.
+fn dstack_fixture(d: &Path) -> (Value, PathBuf) {
     let j: Value = serde_json::from_slice(&common::load("tdx/dstack/quote-report.json")).unwrap();
-    let d = tmp("dstack");
-    fixture(&d, "Paris.");
+    fixture(d, "Paris.");
     let out = d.join("unpacked");
     let mut r: Value =
         serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
@@ -349,6 +346,16 @@ fn a_dstack_quote_and_event_log_are_replayed_and_rtmr3_events_listed() {
     .unwrap();
     std::fs::write(out.join("quote.bin"), j["quote"].as_str().unwrap()).unwrap();
     std::fs::write(out.join("eventlog.json"), j["event_log"].as_str().unwrap()).unwrap();
+    (j, out)
+}
+
+#[test]
+fn a_dstack_quote_and_event_log_are_replayed_and_rtmr3_events_listed() {
+    // A real dstack quote with its JSON event log (testdata E8). Its REPORTDATA is not ours,
+    // so the binding fails and, without collateral, the quote is not verified; the event log
+    // replays to its RTMRs and RTMR3's runtime events are listed by name.
+    let d = tmp("dstack");
+    let (j, out) = dstack_fixture(&d);
     let (code, stdout, _) = verifier(&d, "unpacked", &["--json"]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&stdout).unwrap();
@@ -647,22 +654,8 @@ fn an_evidence_bundle_verifies_alone_and_every_member_is_checked() {
 
 #[test]
 fn a_bundle_carries_copies_of_the_quote_and_event_log_that_must_be_the_results() {
-    let j: Value = serde_json::from_slice(&common::load("tdx/dstack/quote-report.json")).unwrap();
     let d = tmp("bundle-dstack");
-    fixture(&d, "Paris.");
-    let out = d.join("unpacked");
-    let mut r: Value =
-        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
-    r["attestation"] = json!({"method": "dstack", "reportdata_scheme": "iexec-llm/reportdata/v1",
-        "report_data": hex::encode(verifier::check_result::report_data(&r)),
-        "quote_file": "quote.bin", "event_log_file": "eventlog.json"});
-    std::fs::write(
-        out.join("result.json"),
-        serde_json::to_vec_pretty(&r).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(out.join("quote.bin"), j["quote"].as_str().unwrap()).unwrap();
-    std::fs::write(out.join("eventlog.json"), j["event_log"].as_str().unwrap()).unwrap();
+    dstack_fixture(&d);
     let collateral = common::testdata().join("tdx/dcap-qvl/tdx_quote_collateral.json");
     let b = d.join("evidence.zip");
     make_bundle(

@@ -338,24 +338,19 @@ fn fetched_collateral_gives_the_bundles_verdict_offline_and_keeps_the_bytes_as_s
     drop(server);
     let q = vec_path("dcap-qvl/tdx_quote");
     let bundle = vec_path("dcap-qvl/tdx_quote_collateral.json");
-    let (c1, j1, e1) = verifier(&[
-        "check-quote",
-        q.to_str().unwrap(),
-        "--collateral",
-        bundle.to_str().unwrap(),
-        "--at",
-        at,
-        "--json",
-    ]);
-    let (c2, j2, e2) = verifier(&[
-        "check-quote",
-        q.to_str().unwrap(),
-        "--collateral-cache",
-        cache.to_str().unwrap(),
-        "--at",
-        at,
-        "--json",
-    ]);
+    let quote_with = |how: &str, from: &Path| {
+        verifier(&[
+            "check-quote",
+            q.to_str().unwrap(),
+            how,
+            from.to_str().unwrap(),
+            "--at",
+            at,
+            "--json",
+        ])
+    };
+    let (c1, j1, e1) = quote_with("--collateral", &bundle);
+    let (c2, j2, e2) = quote_with("--collateral-cache", &cache);
     assert_eq!((c1, c2), (0, 0), "{e1}{e2}{j2}");
     assert_eq!(checks(&j1), checks(&j2));
     assert!(checks(&j2).len() > 30);
