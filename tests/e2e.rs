@@ -500,6 +500,7 @@ fn check(
         policy,
         now: S1_TIME,
         require_quote,
+        read_from: None,
     })
 }
 
@@ -699,8 +700,9 @@ fn an_attested_result_verifies_end_to_end_and_each_tamper_is_caught() {
         "resultSeal = keccak256(worker ‖ task id ‖ resultDigest)",
     ];
     let chain_and_binding = |extra: &[&str]| {
-        let mut v: Vec<String> = ON_CHAIN.iter().map(|s| s.to_string()).collect();
-        v.push(SIG.into());
+        // The signature is over the digest the chain recorded: an edited result fails only
+        // the comparison of that digest with the file's.
+        let mut v: Vec<String> = vec![ON_CHAIN[0].to_string()];
         v.extend(extra.iter().map(|s| s.to_string()));
         v.push(RECORDED.into());
         v.push(BOUND.into());
@@ -898,4 +900,342 @@ fn nix_files_parse_and_the_flake_exposes_consistent_outputs() {
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     let flake = std::fs::read_to_string(root.join("flake.nix")).unwrap();
     assert!(flake.contains("skopeo copy --preserve-digests"));
+}
+
+#[path = "chain_node.rs"]
+mod chain_node;
+
+/// `verifier check-result RESULT --expected M ARGS…`, in process: the verdict, or the error
+/// (exit status 2).
+fn check_result_cli(
+    result: &Path,
+    m: &Path,
+    args: &[&str],
+) -> Result<verifier::cli::Verdict, String> {
+    use clap::Parser;
+    let mut argv: Vec<String> = vec!["verifier".into(), "check-result".into()];
+    argv.push(result.display().to_string());
+    argv.extend(["--expected".into(), m.display().to_string()]);
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let cli = verifier::cli::Cli::try_parse_from(&argv).map_err(|e| e.to_string())?;
+    verifier::cli::run(cli).map_err(|e| e.to_string())
+}
+
+fn failed_names(v: &verifier::cli::Verdict) -> Vec<String> {
+    v.json["failed"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_real_poco_accepts_the_contribution_and_check_result_reads_the_task_from_the_chain() {
+    if !can_run_containers("chain") {
+        return;
+    }
+    let chain = chain_node::Chain::start();
+    let poco = chain.poco();
+    let (oci, m, dir) = build_image("chain");
+    let (bundle, host_out) = worker_bundle(&oci, &m, &dir, vec![]);
+    runc_run(&bundle);
+    let m_path = dir.join("measurement.json");
+    std::fs::write(&m_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let checksum = format!("0x{}", m.manifest_digest.trim_start_matches("sha256:"));
+    let multiaddr = format!("registry.example/iexec-llm:0.1.0@{}", m.manifest_digest);
+    // The deal's iexec_args: the task's arguments as a worker splits them (at spaces; the
+    // free text is the prompt).
+    let args = "max_tokens=16 temperature=0 What is the capital of France?";
+    // hardhat's second account: the worker (the node holds it and sends its transactions).
+    let worker = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
+    let (ek, wk) = keys();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    // worker-sim on the chain: a new deal and task for `out`, sealed and contributed.
+    let task = |out: &Path, extra: &[&str]| -> Result<(Value, PathBuf), String> {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let zip = dir.join(format!("task-{i}.zip"));
+        let o = Command::new(env!("CARGO_BIN_EXE_worker-sim"))
+            .arg("--out")
+            .arg(out)
+            .args(["--worker", worker])
+            .args(["--enclave-key", &hex::encode(ek.to_bytes())])
+            .args(["--workerpool-key", &hex::encode(wk.to_bytes())])
+            .arg("--zip")
+            .arg(&zip)
+            .arg("--receipt")
+            .arg(dir.join(format!("task-{i}.receipt.json")))
+            .args([
+                "--rpc",
+                &chain.url,
+                "--poco",
+                &poco,
+                "--multiaddr",
+                &multiaddr,
+            ])
+            .args(if extra.contains(&"--iexec-args") {
+                vec![]
+            } else {
+                vec!["--iexec-args", args]
+            })
+            .args(if extra.contains(&"--app-checksum") {
+                vec![]
+            } else {
+                vec!["--app-checksum", &checksum]
+            })
+            .args(extra)
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+        }
+        Ok((serde_json::from_slice(&o.stdout).unwrap(), zip))
+    };
+    let rpc_args = |t: &str| -> Vec<String> {
+        [
+            "--task",
+            t,
+            "--rpc",
+            &chain.url,
+            "--poco",
+            &poco,
+            "--chain-id",
+            "31337",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let check = |zip: &Path, t: &str, extra: &[&str]| {
+        let mut a = rpc_args(t);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        check_result_cli(zip, &m_path, &a)
+    };
+
+    // The real contract accepted the worker's contributeAndFinalize: the task is COMPLETED,
+    // and everything the verifier needs is read from the chain.
+    let (a, zip_a) = task(&host_out, &[]).unwrap();
+    let task_a = a["task_id"].as_str().unwrap().to_string();
+    let saved = dir.join("saved-receipt.json");
+    let v = check(
+        &zip_a,
+        &task_a,
+        &["--save-receipt", saved.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(v.passed, "{}", v.text);
+    for name in [
+        "task status on chain is COMPLETED",
+        "deal tag requires a TEE (bit 0) and TDX (0b1001)",
+        "the worker is the task's only contributor",
+        "result location stated on chain (the task's results)",
+        "deal params (iexec_args on chain) = result.json's parameters and prompt source",
+        "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)",
+        "enclave signature over (resultHash, resultSeal) recovers the enclave challenge",
+        "app checksum on chain = image manifest digest",
+        "task id = keccak256(deal id ‖ task index)",
+    ] {
+        assert!(
+            v.json["checks"].as_array().unwrap().iter().any(|c| c["name"] == name && c["pass"] == true),
+            "{name}: {}",
+            v.text
+        );
+    }
+    assert!(
+        v.text.contains("proven:  read from chain 31337"),
+        "{}",
+        v.text
+    );
+    assert!(
+        v.text
+            .contains("PoCo does not enforce the checksum at pull time"),
+        "{}",
+        v.text
+    );
+    // The same receipt offline gives the same checks, and says what it no longer proves.
+    let offline =
+        check_result_cli(&zip_a, &m_path, &["--receipt", saved.to_str().unwrap()]).unwrap();
+    assert!(offline.passed, "{}", offline.text);
+    assert_eq!(offline.json["checks"], v.json["checks"]);
+    assert!(
+        offline
+            .text
+            .contains("the file proves nothing about the chain"),
+        "{}",
+        offline.text
+    );
+
+    // The SDK's own outputs of the same task (the real iexec CLI pointed at this chain) and
+    // the transaction's calldata give the same verdict.
+    let sdk = dir.join("sdk");
+    std::fs::create_dir_all(&sdk).unwrap();
+    std::fs::write(
+        sdk.join("chain.json"),
+        serde_json::json!({"default": "local", "chains": {"local": {"id": "31337", "host": chain.url, "hub": poco}}}).to_string(),
+    )
+    .unwrap();
+    let iexec = common::root().join("tests/npm/node_modules/.bin/iexec");
+    let show = |what: &str, id: &str| -> PathBuf {
+        let o = Command::new(&iexec)
+            .args([what, "show", id, "--raw"])
+            .current_dir(&sdk)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "iexec {what} show: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let p = sdk.join(format!("{what}.json"));
+        std::fs::write(&p, &o.stdout).unwrap();
+        p
+    };
+    let calldata = sdk.join("calldata.hex");
+    std::fs::write(&calldata, a["calldata"].as_str().unwrap()).unwrap();
+    let (t, d, app) = (
+        show("task", &task_a),
+        show("deal", a["deal_id"].as_str().unwrap()),
+        show("app", a["app"].as_str().unwrap()),
+    );
+    let path = |p: &Path| p.display().to_string();
+    let v_sdk = check_result_cli(
+        &zip_a,
+        &m_path,
+        &[
+            "--sdk-task",
+            &path(&t),
+            "--sdk-deal",
+            &path(&d),
+            "--sdk-app",
+            &path(&app),
+            "--calldata",
+            &path(&calldata),
+        ],
+    )
+    .unwrap();
+    assert!(v_sdk.passed, "{}", v_sdk.text);
+    assert!(
+        v_sdk.text.contains("the SDK's outputs are the chain's"),
+        "{}",
+        v_sdk.text
+    );
+
+    // Tampers, each failing exactly its check.
+    const DIGEST: &str = "resultDigest on chain = recomputed";
+    // The answer edited.
+    let archive = verifier::iexec::archive::ResultArchive::open(&zip_a, None).unwrap();
+    let mut files = archive.files.clone();
+    edit_result(&mut files, |v| v["answer"] = "Lyon.".into());
+    let edited = dir.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for (name, bytes) in &files {
+        std::fs::write(edited.join(name), bytes).unwrap();
+    }
+    let zip_edited = dir.join("edited.zip");
+    std::fs::write(&zip_edited, e2e_tests::zip_output(&edited).unwrap()).unwrap();
+    assert_eq!(
+        failed_names(&check(&zip_edited, &task_a, &[]).unwrap()),
+        [DIGEST]
+    );
+    // A result from another task: task B finalized with the edited output; A's result
+    // checked against B.
+    let (b, _) = task(&edited, &[]).unwrap();
+    assert_eq!(
+        failed_names(&check(&zip_a, b["task_id"].as_str().unwrap(), &[]).unwrap()),
+        [DIGEST]
+    );
+    // Deal params that are not result.json's.
+    let (c, _) = task(
+        &host_out,
+        &[
+            "--iexec-args",
+            "max_tokens=17 temperature=0 What is the capital of France?",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        failed_names(&check(&zip_a, c["task_id"].as_str().unwrap(), &[]).unwrap()),
+        ["deal params (iexec_args on chain) = result.json's parameters and prompt source"]
+    );
+    // An app whose checksum is another image.
+    let other = format!("0x{}", "ee".repeat(32));
+    let (d2, _) = task(&host_out, &["--app-checksum", &other]).unwrap();
+    assert_eq!(
+        failed_names(&check(&zip_a, d2["task_id"].as_str().unwrap(), &[]).unwrap()),
+        ["app checksum on chain = image manifest digest"]
+    );
+    // A TEE tag without TDX.
+    let (e, _) = task(&host_out, &["--tag", &format!("0x{}01", "0".repeat(62))]).unwrap();
+    assert_eq!(
+        failed_names(&check(&zip_a, e["task_id"].as_str().unwrap(), &[]).unwrap()),
+        ["deal tag requires a TEE (bit 0) and TDX (0b1001)"]
+    );
+    // An authorization signed by a key that is not the workerpool owner's: the contract
+    // refuses the contribution, and the task stays pending.
+    let err = task(&host_out, &["--authorization-key", &"33".repeat(32)]).unwrap_err();
+    assert!(err.contains("contributeAndFinalize"), "{err}");
+    // The same forgery in a receipt file fails its one check.
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let fk = k256::ecdsa::SigningKey::from_slice(&[0x33; 32]).unwrap();
+    let h = verifier::iexec::hash_concat(&[
+        worker,
+        &task_a,
+        forged["enclave_challenge"].as_str().unwrap(),
+    ])
+    .unwrap();
+    forged["workerpool_authorization"]["signature"] = e2e_tests::sign(&fk, &h).unwrap().into();
+    let forged_path = dir.join("forged-receipt.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    assert_eq!(
+        failed_names(&check_result_cli(&zip_a, &m_path, &["--receipt", forged_path.to_str().unwrap()]).unwrap()),
+        ["WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)"]
+    );
+    // A task not yet COMPLETED: pending, exit 1.
+    let (p, _) = task(&host_out, &["--pending"]).unwrap();
+    let v = check(&zip_a, p["task_id"].as_str().unwrap(), &[]).unwrap();
+    assert!(!v.passed);
+    assert!(
+        v.text.contains("pending: task") && v.text.contains("is ACTIVE"),
+        "{}",
+        v.text
+    );
+    // A contract that is not PoCo (the RLC token) at the address given: unusable, exit 2.
+    let rlc = chain.deployment["RLC"].as_str().unwrap();
+    let err = check_result_cli(
+        &zip_a,
+        &m_path,
+        &[
+            "--task",
+            &task_a,
+            "--rpc",
+            &chain.url,
+            "--poco",
+            &rlc.to_ascii_lowercase(),
+            "--chain-id",
+            "31337",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("not PoCo"), "{err}");
+    // Another chain id than the endpoint's.
+    let err = check_result_cli(
+        &zip_a,
+        &m_path,
+        &[
+            "--task",
+            &task_a,
+            "--rpc",
+            &chain.url,
+            "--poco",
+            &poco,
+            "--chain-id",
+            "421614",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("not chain 421614"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

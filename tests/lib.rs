@@ -7,7 +7,9 @@
 //!   RSA-PKCS#1 v1.5 for the beneficiary, both in an outer zip);
 //! - [`seal`]: resultDigest of the deterministic output, resultHash, resultSeal, the
 //!   enclave signature by the task's enclave-challenge key, the scheduler's
-//!   WorkerpoolAuthorization, assembled into the receipt a user would read from the chain.
+//!   WorkerpoolAuthorization, assembled into the receipt a user would read from the chain;
+//! - [`onchain`]: the same task on a real PoCo on a local chain, from the app's registration
+//!   to `contributeAndFinalize`.
 //!
 //! These are written from iExec's documented formats (`verifier/testdata/iexec/README.md`),
 //! not from the verifier's code, except the keccak/EIP-191 primitives the vectors pin.
@@ -19,6 +21,9 @@ use std::path::Path;
 use verifier::iexec::chain::{address, eip191};
 use verifier::iexec::receipt::{AppOnChain, Authorization, Receipt, SCHEMA};
 use verifier::iexec::{hash_concat, to_hex};
+
+#[path = "onchain.rs"]
+pub mod onchain;
 
 /// Errors of the doubles: plain messages.
 pub type Result<T> = std::result::Result<T, String>;
@@ -162,5 +167,6 @@ pub fn seal(dir: &Path, t: &Task<'_>) -> Result<Receipt> {
             multiaddr: None,
             checksum: Some(t.app_checksum.into()),
         }),
+        ..Receipt::default()
     })
 }

@@ -15,9 +15,9 @@ struct Cli {
     /// The app's output directory (IEXEC_OUT).
     #[arg(long)]
     out: PathBuf,
-    /// Task id, 32 bytes hex.
-    #[arg(long)]
-    task_id: String,
+    /// Task id, 32 bytes hex (with --rpc, the task is made on chain instead).
+    #[arg(long, required_unless_present = "rpc")]
+    task_id: Option<String>,
     /// Worker wallet address, 20 bytes hex.
     #[arg(long)]
     worker: String,
@@ -39,6 +39,41 @@ struct Cli {
     /// Encrypt the result for this beneficiary RSA public key (PEM, SPKI).
     #[arg(long)]
     encrypt_for: Option<PathBuf>,
+    /// Drive the real PoCo on this local chain (JSON-RPC): register the app and a
+    /// workerpool, sign and match the orders, initialize the task, seal the output for it
+    /// and contribute it with contributeAndFinalize from --worker (an account the node holds).
+    /// Prints the task, deal and app as JSON.
+    #[arg(long, requires_all = ["poco", "multiaddr"], conflicts_with = "task_id")]
+    rpc: Option<String>,
+    /// The PoCo Diamond on that chain.
+    #[arg(long)]
+    poco: Option<String>,
+    /// The app's multiaddr to register (the image reference).
+    #[arg(long)]
+    multiaddr: Option<String>,
+    /// The deal's iexec_args.
+    #[arg(long, default_value = "")]
+    iexec_args: String,
+    /// The deal's tag (TEE and TDX by default).
+    #[arg(
+        long,
+        default_value = "0x0000000000000000000000000000000000000000000000000000000000000009"
+    )]
+    tag: String,
+    /// Where the result is said to be stored: storage and location of the task's results
+    /// (the file given with --zip by default).
+    #[arg(long, default_value = "file")]
+    storage: String,
+    /// The location stated on chain.
+    #[arg(long)]
+    location: Option<String>,
+    /// Sign the authorization with this key instead of the workerpool owner's (a forgery
+    /// the contract must refuse).
+    #[arg(long)]
+    authorization_key: Option<String>,
+    /// Match and initialize, but do not contribute (a task still ACTIVE).
+    #[arg(long)]
+    pending: bool,
 }
 
 fn key(hex_key: &str) -> Result<k256::ecdsa::SigningKey, String> {
@@ -48,10 +83,34 @@ fn key(hex_key: &str) -> Result<k256::ecdsa::SigningKey, String> {
 
 fn run(c: Cli) -> Result<(), String> {
     let (ek, wk) = (key(&c.enclave_key)?, key(&c.workerpool_key)?);
+    let mut on_chain = None;
+    let task_id = match (&c.task_id, &c.rpc, &c.poco, &c.multiaddr) {
+        (Some(t), ..) => t.clone(),
+        (None, Some(rpc), Some(poco), Some(multiaddr)) => {
+            use e2e_tests::onchain;
+            let node = onchain::Node::connect(rpc, poco)?;
+            let deal = onchain::make_deal(
+                &node,
+                &onchain::DealSpec {
+                    multiaddr,
+                    checksum: &c.app_checksum,
+                    tag: &c.tag,
+                    iexec_args: &c.iexec_args,
+                    storage: &c.storage,
+                    volume: 1,
+                    workerpool_key: &wk,
+                },
+            )?;
+            let t = deal.tasks.first().cloned().ok_or("no task")?;
+            on_chain = Some((node, deal));
+            t
+        }
+        _ => return Err("give --task-id, or --rpc with --poco and --multiaddr".into()),
+    };
     let receipt = e2e_tests::seal(
         &c.out,
         &e2e_tests::Task {
-            task_id: &c.task_id,
+            task_id: &task_id,
             worker: &c.worker,
             enclave_key: &ek,
             workerpool_key: &wk,
@@ -68,6 +127,32 @@ fn run(c: Cli) -> Result<(), String> {
     std::fs::write(&c.zip, zip).map_err(|e| format!("{}: {e}", c.zip.display()))?;
     let json = serde_json::to_string_pretty(&receipt).map_err(|e| e.to_string())?;
     std::fs::write(&c.receipt, json + "\n").map_err(|e| format!("{}: {e}", c.receipt.display()))?;
+    if let Some((node, deal)) = on_chain {
+        let mut calldata = None;
+        if !c.pending {
+            let location = c
+                .location
+                .clone()
+                .unwrap_or_else(|| c.zip.display().to_string());
+            let ak = c.authorization_key.as_deref().map(key).transpose()?;
+            calldata = Some(e2e_tests::onchain::contribute(
+                &node,
+                &e2e_tests::onchain::Contribution {
+                    task_id: &task_id,
+                    worker: &c.worker,
+                    result_digest: receipt.result_digest.as_deref().unwrap_or_default(),
+                    results: &verifier::iexec::chain::results_link(&c.storage, &location),
+                    enclave_key: &ek,
+                    authorization_key: ak.as_ref().unwrap_or(&wk),
+                },
+            )?);
+        }
+        println!(
+            "{}",
+            serde_json::json!({"task_id": task_id, "deal_id": deal.deal_id, "app": deal.app,
+                               "calldata": calldata})
+        );
+    }
     eprintln!(
         "sealed: resultDigest {} signed by enclave challenge {}",
         receipt.result_digest.unwrap_or_default(),

@@ -57,15 +57,16 @@ pub enum Command {
     /// when the result carries one, the TDX quote bound to result.json and the TD event log.
     ///
     /// RESULT is the iexec_out.zip downloaded from IPFS, its unpacked directory, or the
-    /// encrypted form (iexec_out.zip.aes + aes-key.rsa; give --key). The receipt is the
-    /// chain's data about the task (README, "The receipt"); the measurement is the
-    /// measurement.json of the image build.
+    /// encrypted form (iexec_out.zip.aes + aes-key.rsa; give --key). The chain's data about
+    /// the task is read from the chain itself (--task with --chain or --rpc), from the iExec
+    /// SDK's `show --raw` outputs (--sdk-task), or from a receipt file (README, "The
+    /// receipt"); the measurement is the measurement.json of the image build.
     ///
     /// The closing lines say what the passing checks prove and what rests on trust.
     #[command(
-        after_help = "EXAMPLE:\n  verifier check-result iexec_out.zip --receipt receipt.json \\\n      --expected measurement.json --collateral collateral.json"
+        after_help = "EXAMPLES:\n  verifier check-result iexec_out.zip --expected measurement.json \\\n      --chain arbitrum-sepolia --task 0x… --save-receipt receipt.json\n  verifier check-result iexec_out.zip --receipt receipt.json \\\n      --expected measurement.json --collateral collateral.json"
     )]
-    CheckResult(CheckResultArgs),
+    CheckResult(Box<CheckResultArgs>),
     /// Re-derive a result bit for bit: check the image layout against its measurement, take
     /// the app binary and the model from it (by their measured sha256), check that the prompt
     /// given is the one result.json states, run the binary with the parameters result.json
@@ -223,9 +224,48 @@ pub struct QuoteChecks {
 pub struct CheckResultArgs {
     /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
     pub result: PathBuf,
-    /// The task's receipt JSON (schema iexec-llm/receipt/v1).
-    #[arg(long, value_name = "RECEIPT.json", required_unless_present = "bundle")]
+    /// The task's receipt JSON (schema iexec-llm/receipt/v1), as --save-receipt writes it
+    /// or written by hand.
+    #[arg(long, value_name = "RECEIPT.json", required_unless_present_any = ["bundle", "task", "sdk_task"], conflicts_with_all = ["task", "sdk_task"])]
     pub receipt: Option<PathBuf>,
+    /// Read the receipt from the chain itself: the task id, 0x + 64 hex (needs --chain or
+    /// --rpc with --poco and --chain-id).
+    #[arg(long, value_name = "0x…", conflicts_with = "sdk_task")]
+    pub task: Option<String>,
+    /// A chain with TDX workers: arbitrum-sepolia (421614) or arbitrum (42161); its PoCo
+    /// address is @iexec/poco 6.1.0's, its endpoint a public one unless --rpc is given.
+    #[arg(long, value_name = "NAME", requires = "task", value_parser = ["arbitrum-sepolia", "arbitrum"])]
+    pub chain: Option<String>,
+    /// Ethereum JSON-RPC endpoint (HTTP or HTTPS).
+    #[arg(long, value_name = "URL", requires = "task")]
+    pub rpc: Option<String>,
+    /// The PoCo contract (the Diamond) on a chain that is not a preset.
+    #[arg(long, value_name = "0x…", requires = "rpc", conflicts_with = "chain")]
+    pub poco: Option<String>,
+    /// The chain id the endpoint must answer, for a chain that is not a preset.
+    #[arg(long, value_name = "N", requires = "rpc", conflicts_with = "chain")]
+    pub chain_id: Option<u64>,
+    /// Seconds for the whole read from the chain.
+    #[arg(long, value_name = "S", default_value_t = 60, requires = "task")]
+    pub rpc_timeout: u64,
+    /// Write what was read from the chain as a receipt, to repeat the check offline with
+    /// --receipt.
+    #[arg(long, value_name = "F", requires = "task")]
+    pub save_receipt: Option<PathBuf>,
+    /// The receipt from the iExec SDK instead: `iexec task show <task> --raw` saved in F
+    /// (with --sdk-deal, --sdk-app and --calldata).
+    #[arg(long, value_name = "F", requires_all = ["sdk_deal", "sdk_app", "calldata"])]
+    pub sdk_task: Option<PathBuf>,
+    /// `iexec deal show <deal> --raw`, saved in F.
+    #[arg(long, value_name = "F", requires = "sdk_task")]
+    pub sdk_deal: Option<PathBuf>,
+    /// `iexec app show <app> --raw`, saved in F.
+    #[arg(long, value_name = "F", requires = "sdk_task")]
+    pub sdk_app: Option<PathBuf>,
+    /// The input data of the task's contributeAndFinalize transaction (a block explorer's
+    /// "Input Data", hex), in F: the two signatures the chain does not store.
+    #[arg(long, value_name = "F", requires = "sdk_task")]
+    pub calldata: Option<PathBuf>,
     /// measurement.json written by the image build.
     #[arg(
         long,
@@ -240,7 +280,7 @@ pub struct CheckResultArgs {
     /// Read the result, receipt, measurement and collateral from one evidence bundle
     /// (`verifier bundle`); RESULT is then the bundle. Root, policy and time stay yours.
     /// With --expected, the measurement given is used and must be the bundle's.
-    #[arg(long, conflicts_with_all = ["receipt", "collateral", "collateral_cache", "replay_prompt_file"])]
+    #[arg(long, conflicts_with_all = ["receipt", "task", "sdk_task", "collateral", "collateral_cache", "replay_prompt_file"])]
     pub bundle: bool,
     /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
     #[arg(long, value_name = "BUNDLE.json", conflicts_with = "collateral_cache")]
@@ -318,7 +358,7 @@ pub fn run(cli: Cli) -> Result<Verdict, Error> {
     match cli.command {
         Command::Decode { quote } => decode(&quote),
         Command::CheckQuote(a) => check_quote(a),
-        Command::CheckResult(a) => check_result(a),
+        Command::CheckResult(a) => check_result(*a),
         Command::Replay(a) => replay(a),
         Command::Collateral(CollateralCommand::Fetch(a)) => fetch(a),
         Command::Bundle(a) => bundle(a),
@@ -563,6 +603,89 @@ fn check_quote(a: CheckQuoteArgs) -> Result<Verdict, Error> {
     })
 }
 
+enum ReceiptIn {
+    /// The receipt, and the endpoint it was read from (empty for a file).
+    Read(Box<Receipt>, String),
+    /// The task is not finalized: the verdict says so.
+    Pending(Verdict),
+}
+
+/// The receipt: read from the chain (`--task`), assembled from the SDK's outputs
+/// (`--sdk-task`), or a file (`--receipt`).
+fn receipt_in(a: &CheckResultArgs) -> Result<ReceiptIn, Error> {
+    use crate::iexec::rpc;
+    if let Some(task) = &a.task {
+        let preset = a.chain.as_deref().and_then(crate::iexec::poco::preset);
+        let endpoint = match (preset, &a.rpc, &a.poco, a.chain_id) {
+            (Some(p), url, None, None) => rpc::Endpoint {
+                url: url.clone().unwrap_or_else(|| p.rpc.into()),
+                chain_id: p.chain_id,
+                poco: p.poco.into(),
+                timeout: std::time::Duration::from_secs(a.rpc_timeout),
+            },
+            (None, Some(url), Some(poco), Some(id)) => rpc::Endpoint {
+                url: url.clone(),
+                chain_id: id,
+                poco: poco.to_ascii_lowercase(),
+                timeout: std::time::Duration::from_secs(a.rpc_timeout),
+            },
+            _ => {
+                return Err(Error::malformed(
+                    "--task",
+                    "give --chain NAME (and optionally --rpc URL), or --rpc URL with --poco 0x… and --chain-id N",
+                ))
+            }
+        };
+        let addr = crate::iexec::hex_bytes(&endpoint.poco)?;
+        if addr.len() != 20 || !endpoint.poco.starts_with("0x") {
+            return Err(Error::malformed("--poco", "not 0x + 40 hex digits"));
+        }
+        return match rpc::read_task(&endpoint, task)? {
+            rpc::Read::Completed(r) => {
+                if let Some(p) = &a.save_receipt {
+                    let json = serde_json::to_string_pretty(&r)
+                        .map_err(|e| Error::malformed("receipt", e))?;
+                    std::fs::write(p, json + "\n").map_err(|e| Error::io(p, e))?;
+                }
+                Ok(ReceiptIn::Read(r, endpoint.url))
+            }
+            rpc::Read::Pending { status, block } => {
+                let report = Report {
+                    checks: vec![crate::report::Check::fail(
+                        "task status on chain is COMPLETED",
+                        "COMPLETED",
+                        status.clone(),
+                    )],
+                };
+                let mut text = report.human();
+                text.push_str(&format!(
+                    "NOT verified: pending: task {} is {status} on chain {} at block {block} (not finalized); check again once it is COMPLETED.\n",
+                    printable(task),
+                    endpoint.chain_id
+                ));
+                Ok(ReceiptIn::Pending(Verdict {
+                    passed: false,
+                    json: json!({"verified": false, "pending": true, "status": status,
+                                 "block": block, "checks": report.checks}),
+                    text,
+                }))
+            }
+        };
+    }
+    if let Some(t) = &a.sdk_task {
+        let (Some(d), Some(app), Some(c)) = (&a.sdk_deal, &a.sdk_app, &a.calldata) else {
+            return Err(Error::malformed(
+                "--sdk-task",
+                "needs --sdk-deal, --sdk-app and --calldata",
+            ));
+        };
+        let r = crate::iexec::sdk::receipt(&read(t)?, &read(d)?, &read(app)?, &read(c)?)?;
+        return Ok(ReceiptIn::Read(Box::new(r), String::new()));
+    }
+    let r = Receipt::from_json(&read(a.receipt.as_deref().unwrap_or(Path::new("")))?)?;
+    Ok(ReceiptIn::Read(Box::new(r), String::new()))
+}
+
 fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
     let key = a.key.as_deref().map(read).transpose()?;
     let key = key.as_deref().map(rsa_key).transpose()?;
@@ -610,6 +733,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         .map(|s| s.0.join("collateral"))
         .unwrap_or_default();
     let mut bundle_measurement: Option<(Measurement, bool)> = None;
+    let mut read_from: Option<String> = None;
     let (archive, receipt, expected, mut collateral_in) = match &opened_bundle {
         Some(b) => {
             let (files, dirs) = crate::iexec::archive::read_zip(b.member("result.zip")?)?;
@@ -629,7 +753,13 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         }
         None => (
             ResultArchive::open(&a.result, key.as_ref())?,
-            Receipt::from_json(&read(a.receipt.as_deref().unwrap_or(Path::new("")))?)?,
+            match receipt_in(&a)? {
+                ReceiptIn::Read(r, url) => {
+                    read_from = Some(url);
+                    *r
+                }
+                ReceiptIn::Pending(v) => return Ok(v),
+            },
             json_file::<Measurement>(a.expected.as_deref().unwrap_or(Path::new("")))?,
             crate::bundle::CollateralIn::None,
         ),
@@ -659,6 +789,7 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         policy: &policy,
         now,
         require_quote: a.require_quote,
+        read_from: read_from.as_deref().filter(|u| !u.is_empty()),
     });
     if let Some(b) = &opened_bundle {
         let mut checks = b.checks.clone();

@@ -4,7 +4,7 @@
 //! rules), and the workerpool authorized that worker and challenge.
 
 use super::lower;
-use crate::iexec::chain::{recover_eip191_onchain, result_hash_and_seal, task_id};
+use crate::iexec::chain::{recover_eip191_onchain, result_hash_and_seal, task_id, tee_tag};
 use crate::iexec::receipt::Receipt;
 use crate::iexec::{hash_concat, hex_bytes, to_hex};
 use crate::report::Check;
@@ -37,10 +37,54 @@ pub fn step(rc: &Receipt, digest_hex: Option<&str>) -> Chain {
             got,
         ));
     }
+    if let Some(status) = &rc.task_status {
+        checks.push(Check {
+            name: "task status on chain is COMPLETED".into(),
+            pass: status == "COMPLETED",
+            expected: "COMPLETED".into(),
+            found: status.clone(),
+        });
+    }
+    if let Some(tag) = &rc.tag {
+        let name = "deal tag requires a TEE (bit 0) and TDX (0b1001)";
+        checks.push(match tee_tag(tag) {
+            Ok((framework, tee)) => Check {
+                name: name.into(),
+                pass: tee && framework == Some("TDX"),
+                expected: "TEE, TDX".into(),
+                found: format!(
+                    "{} ({})",
+                    lower(tag),
+                    match (tee, framework) {
+                        (false, _) => "no TEE".to_string(),
+                        (true, f) => format!("TEE, {}", f.unwrap_or("no framework")),
+                    }
+                ),
+            },
+            Err(e) => Check::fail(name, "a 32-byte tag", e.to_string()),
+        });
+    }
+    if let Some(c) = &rc.contributors {
+        checks.push(Check {
+            name: "the worker is the task's only contributor".into(),
+            pass: c.len() == 1 && c.iter().all(|w| lower(w) == lower(&rc.worker)),
+            expected: lower(&rc.worker),
+            found: c.iter().map(|w| lower(w)).collect::<Vec<_>>().join(", "),
+        });
+    }
+    if let Some(r) = &rc.results {
+        checks.push(result_location(r));
+    }
+    // The enclave signature is checked over the hash and seal of the digest the chain
+    // recorded (what the contract checked); that digest is the file's is the check above.
+    let signed_digest = rc.result_digest.as_deref().map(lower);
     let mut signed = false;
-    if let Some(d) = digest_hex {
+    if let Some(d) = signed_digest.as_deref().or(digest_hex) {
         match result_hash_and_seal(&rc.task_id, &rc.worker, d) {
-            Ok((rh, rs)) => signed = enclave_signature(rc, &to_hex(&rh), &to_hex(&rs), &mut checks),
+            Ok((rh, rs)) => {
+                signed = enclave_signature(rc, &to_hex(&rh), &to_hex(&rs), &mut checks)
+                    && digest_hex.is_some_and(|got| got == d)
+            }
             Err(e) => checks.push(Check::fail(
                 "resultHash and resultSeal",
                 "hex task id and worker",
@@ -49,7 +93,11 @@ pub fn step(rc: &Receipt, digest_hex: Option<&str>) -> Chain {
         }
     }
     if let Some(a) = &rc.workerpool_authorization {
-        let name = "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the expected signer";
+        let name = match rc.workerpool.as_ref().map(|w| w.authorization_signer.as_str()) {
+            Some("tee-broker") => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by PoCo's TEE broker (from the chain)",
+            Some(_) => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)",
+            None => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the expected signer",
+        };
         checks.push(
             match hash_concat(&[&rc.worker, &rc.task_id, &rc.enclave_challenge])
                 .and_then(|h| recover_eip191_onchain(&h, &a.signature))
@@ -60,6 +108,41 @@ pub fn step(rc: &Receipt, digest_hex: Option<&str>) -> Chain {
         );
     }
     Chain { checks, signed }
+}
+
+/// The task's `results`: for a stored result, `{ "storage": …, "location": … }`.
+fn result_location(results_hex: &str) -> Check {
+    let name = "result location stated on chain (the task's results)";
+    let text = hex_bytes(results_hex)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let parsed = text
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    match (field("storage"), field("location")) {
+        (Some(s), Some(l)) => Check {
+            name: name.into(),
+            pass: true,
+            expected: "storage and location".into(),
+            found: format!("{s} {}", crate::report::printable(&l)),
+        },
+        _ => Check::fail(
+            name,
+            "storage and location",
+            match text {
+                Some(t) => crate::report::printable(&t),
+                None => format!("{} (not text)", lower(results_hex)),
+            },
+        ),
+    }
 }
 
 /// resultHash and resultSeal against the receipt, then the enclave signature over them.

@@ -69,6 +69,9 @@ pub fn step(m: &Measurement, rc: &Receipt, res: &Value) -> Measured {
         let name = x.path.rsplit('/').next().unwrap_or(&x.path);
         checks.push(Check::equal("model file name = measured", name, model_file));
     }
+    if let Some(p) = &rc.params {
+        checks.push(crate::iexec::args::check(p, res));
+    }
     let status = str_at(res, &["status"]).unwrap_or("absent");
     checks.push(Check {
         name: "task status".into(),

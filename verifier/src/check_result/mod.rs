@@ -51,6 +51,9 @@ pub struct Inputs<'a> {
     pub now: i64,
     /// Fail when the result carries no quote.
     pub require_quote: bool,
+    /// The JSON-RPC endpoint this run read the receipt from (`--task`); `None` when the
+    /// receipt is a file.
+    pub read_from: Option<&'a str>,
 }
 
 /// An event of the TD event log worth showing.
@@ -110,6 +113,7 @@ pub fn check(i: &Inputs<'_>) -> Outcome {
             attested: &attested,
         },
         i.receipt,
+        i.read_from,
         i.expected,
         &res,
     );

@@ -25,6 +25,7 @@ pub struct Findings<'a> {
 pub fn step(
     f: &Findings<'_>,
     rc: &Receipt,
+    read_from: Option<&str>,
     m: &Measurement,
     res: &Value,
 ) -> (Vec<String>, Vec<String>) {
@@ -73,9 +74,44 @@ pub fn step(
             a.attestation
         ));
     }
-    trusted.push(
-        "the receipt's values are those on chain (read them from the chain yourself, see README)"
-            .into(),
-    );
+    match (&rc.source, read_from) {
+        (Some(src), Some(url)) => {
+            proven.push(format!(
+                "read from chain {} (PoCo {}) at block {}: the task, its deal (app, tag, params, workerpool owner), the contribution, and the contributeAndFinalize transaction {} whose two signatures the contract checked",
+                src.chain_id.unwrap_or_default(),
+                src.poco.as_deref().unwrap_or("?"),
+                src.block.unwrap_or_default(),
+                src.transaction.as_deref().unwrap_or("?")
+            ));
+            trusted.push(format!(
+                "the JSON-RPC endpoint {url} answers as chain {} does (use your own node, or compare two endpoints)",
+                src.chain_id.unwrap_or_default()
+            ));
+        }
+        (Some(src), None) if src.kind == "iexec-sdk" => trusted.push(format!(
+            "the SDK's outputs are the chain's, and PoCo has no TEE broker set (the SDK does not show it; --task --rpc reads both from the chain): re-read with --task {} --rpc URL",
+            lower(&rc.task_id)
+        )),
+        (Some(src), None) => trusted.push(format!(
+            "the receipt says its values were read ({}) from chain {} at block {}: the file proves nothing about the chain; re-read it with --task {} --rpc URL",
+            src.kind,
+            src.chain_id.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            src.block.map(|b| b.to_string()).unwrap_or_else(|| "?".into()),
+            lower(&rc.task_id)
+        )),
+        (None, _) => trusted.push(
+            "the receipt's values are those on chain (a receipt written by hand: read them from the chain with --task --rpc, see README)"
+                .into(),
+        ),
+    }
+    let pinned = rc
+        .app
+        .as_ref()
+        .and_then(|a| a.multiaddr.as_deref())
+        .is_some_and(|m| m.contains("@sha256:"));
+    trusted.push(format!(
+        "that the worker ran the registered image: it pulls the app's multiaddr{}, and PoCo does not enforce the checksum at pull time; what ran is bound only by the quote (with an MRTD/RTMR --policy) or by the SMS releasing the enclave key to that app's session",
+        if pinned { " (pinned by digest here)" } else { " by its tag" }
+    ));
     (proven, trusted)
 }

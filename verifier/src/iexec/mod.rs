@@ -6,6 +6,10 @@
 //! - [`chain`]: the on-chain formulas: task id, resultHash/resultSeal, the enclave and
 //!   workerpool signatures (EIP-191, the contract's rules), event topics, TEE tags.
 //! - [`receipt`]: the chain's data about one task, as a JSON document.
+//! - [`poco`]: the PoCo contracts' interface (ABI) and the chains with TDX workers.
+//! - [`rpc`]: the receipt read from the chain over JSON-RPC.
+//! - [`sdk`]: the receipt assembled from the iExec SDK's `show --raw` outputs.
+//! - [`args`]: a deal's `iexec_args` split and read as the app reads them.
 //!
 //! Byte layouts and their sources in iExec's post-compute, PoCo and commons code are listed
 //! in `verifier/testdata/iexec/README.md`; below, the hex and hash primitives they share.
@@ -14,9 +18,13 @@ use crate::error::Error;
 use sha3::{Digest, Keccak256};
 
 pub mod archive;
+pub mod args;
 pub mod chain;
+pub mod poco;
 pub mod receipt;
 pub mod result;
+pub mod rpc;
+pub mod sdk;
 pub mod zipdir;
 
 /// keccak256 (Ethereum's, not NIST SHA3-256).

@@ -59,6 +59,60 @@ pub struct Receipt {
     /// The app as registered on chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<AppOnChain>,
+    /// Where the values were read; absent for a receipt written by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The task's status on chain (`COMPLETED`, `ACTIVE`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_status: Option<String>,
+    /// The deal's tag, 32 bytes hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The deal's params: the JSON text whose `iexec_args` are the app's arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<String>,
+    /// The task's `results` bytes, hex (for a stored result, the JSON naming its location).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+    /// The task's contributors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributors: Option<Vec<String>>,
+    /// The deal's workerpool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workerpool: Option<WorkerpoolOnChain>,
+}
+
+/// Where a receipt's values were read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `json-rpc` (read by this verifier) or `iexec-sdk` (the SDK's `show --raw` outputs).
+    pub kind: String,
+    /// EIP-155 chain id (the SDK's outputs do not say it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
+    /// The PoCo Diamond read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poco: Option<String>,
+    /// The block the values were read at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+    /// The contributeAndFinalize transaction the signatures were decoded from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
+}
+
+/// The deal's workerpool and who had to sign the worker's authorization.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerpoolOnChain {
+    /// The workerpool contract.
+    pub address: String,
+    /// Its owner, as the deal recorded it.
+    pub owner: String,
+    /// `workerpool-owner`, or `tee-broker` when PoCo has a TEE broker set (the contract then
+    /// requires the broker's signature instead of the owner's).
+    pub authorization_signer: String,
 }
 
 /// A WorkerpoolAuthorization signature and who should have signed it (the workerpool owner,
