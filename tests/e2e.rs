@@ -1032,7 +1032,7 @@ fn the_real_poco_accepts_the_contribution_and_check_result_reads_the_task_from_t
         "the worker is the task's only contributor",
         "result location stated on chain (the task's results)",
         "deal params (iexec_args on chain) = result.json's parameters and prompt source",
-        "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)",
+        "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner",
         "enclave signature over (resultHash, resultSeal) recovers the enclave challenge",
         "app checksum on chain = image manifest digest",
         "task id = keccak256(deal id ‖ task index)",
@@ -1188,10 +1188,19 @@ fn the_real_poco_accepts_the_contribution_and_check_result_reads_the_task_from_t
     .unwrap();
     forged["workerpool_authorization"]["signature"] = e2e_tests::sign(&fk, &h).unwrap().into();
     let forged_path = dir.join("forged-receipt.json");
+    // Naming the forger as the expected signer does not help: the deal's workerpool owner is.
+    let mut named = forged.clone();
+    named["workerpool_authorization"]["signer"] =
+        verifier::iexec::chain::address(fk.verifying_key()).into();
+    std::fs::write(&forged_path, named.to_string()).unwrap();
+    assert_eq!(
+        failed_names(&check_result_cli(&zip_a, &m_path, &["--receipt", forged_path.to_str().unwrap()]).unwrap()),
+        ["WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner"]
+    );
     std::fs::write(&forged_path, forged.to_string()).unwrap();
     assert_eq!(
         failed_names(&check_result_cli(&zip_a, &m_path, &["--receipt", forged_path.to_str().unwrap()]).unwrap()),
-        ["WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)"]
+        ["WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner"]
     );
     // A task not yet COMPLETED: pending, exit 1.
     let (p, _) = task(&host_out, &["--pending"]).unwrap();
@@ -1238,4 +1247,44 @@ fn the_real_poco_accepts_the_contribution_and_check_result_reads_the_task_from_t
     .unwrap_err();
     assert!(err.contains("not chain 421614"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_verifier_reads_the_app_s_parameters_with_the_app_s_defaults() {
+    use verifier::iexec::args::{Kind, DEFAULTS};
+    let defaults = serde_json::to_value(app::params::GenParams::default()).unwrap();
+    let names: Vec<&str> = DEFAULTS.iter().map(|d| d.0).collect();
+    let mut known: Vec<&str> = app::params::KNOWN
+        .iter()
+        .copied()
+        .filter(|k| *k != "prompt" && *k != "system")
+        .collect();
+    known.sort_unstable();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, known);
+    assert_eq!(defaults.as_object().unwrap().len(), DEFAULTS.len());
+    for (k, kind, default) in DEFAULTS {
+        let v = &defaults[*k];
+        let parsed = match kind {
+            Kind::U32 | Kind::U64 => Value::from(default.parse::<u64>().unwrap()),
+            Kind::F64 => Value::from(default.parse::<f64>().unwrap()),
+            Kind::Text => Value::from(*default),
+        };
+        assert_eq!(v, &parsed, "{k}");
+        // The app parses each the way the table says: a value of another kind is refused.
+        let bad = match kind {
+            Kind::U32 | Kind::U64 => "1.5",
+            Kind::F64 => "nan",
+            Kind::Text => "no-such-template",
+        };
+        assert!(
+            app::params::parse(&[format!("{k}={bad}")]).is_err(),
+            "{k}={bad}"
+        );
+        assert!(
+            app::params::parse(&[format!("{k}={default}")]).is_ok(),
+            "{k}={default}"
+        );
+    }
 }

@@ -245,8 +245,9 @@ pub struct CheckResultArgs {
     /// The chain id the endpoint must answer, for a chain that is not a preset.
     #[arg(long, value_name = "N", requires = "rpc", conflicts_with = "chain")]
     pub chain_id: Option<u64>,
-    /// Seconds for the whole read from the chain.
-    #[arg(long, value_name = "S", default_value_t = 60, requires = "task")]
+    /// Seconds for the whole read from the chain (1 to 3600).
+    #[arg(long, value_name = "S", default_value_t = 60, requires = "task",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub rpc_timeout: u64,
     /// Write what was read from the chain as a receipt, to repeat the check offline with
     /// --receipt.
@@ -647,7 +648,7 @@ fn receipt_in(a: &CheckResultArgs) -> Result<ReceiptIn, Error> {
                         .map_err(|e| Error::malformed("receipt", e))?;
                     std::fs::write(p, json + "\n").map_err(|e| Error::io(p, e))?;
                 }
-                Ok(ReceiptIn::Read(r, endpoint.url))
+                Ok(ReceiptIn::Read(r, rpc::shown(&endpoint.url)))
             }
             rpc::Read::Pending { status, block } => {
                 let report = Report {
@@ -658,14 +659,22 @@ fn receipt_in(a: &CheckResultArgs) -> Result<ReceiptIn, Error> {
                     )],
                 };
                 let mut text = report.human();
-                text.push_str(&format!(
-                    "NOT verified: pending: task {} is {status} on chain {} at block {block} (not finalized); check again once it is COMPLETED.\n",
-                    printable(task),
-                    endpoint.chain_id
-                ));
+                text.push_str(&if status == "FAILED" {
+                    format!(
+                        "NOT verified: task {} FAILED on chain {} (block {block}): it has no result.\n",
+                        printable(task),
+                        endpoint.chain_id
+                    )
+                } else {
+                    format!(
+                        "NOT verified: pending: task {} is {status} on chain {} at block {block} (not finalized); check again once it is COMPLETED.\n",
+                        printable(task),
+                        endpoint.chain_id
+                    )
+                });
                 Ok(ReceiptIn::Pending(Verdict {
                     passed: false,
-                    json: json!({"verified": false, "pending": true, "status": status,
+                    json: json!({"verified": false, "pending": status != "FAILED", "status": status,
                                  "block": block, "checks": report.checks}),
                     text,
                 }))

@@ -93,17 +93,28 @@ pub fn step(rc: &Receipt, digest_hex: Option<&str>) -> Chain {
         }
     }
     if let Some(a) = &rc.workerpool_authorization {
-        let name = match rc.workerpool.as_ref().map(|w| w.authorization_signer.as_str()) {
-            Some("tee-broker") => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by PoCo's TEE broker (from the chain)",
-            Some(_) => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner (from the chain)",
-            None => "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the expected signer",
+        // With the deal's workerpool known, its owner is the signer (unless PoCo's TEE broker
+        // signs, whose address only the receipt's signer names).
+        let (name, signer) = match rc.workerpool.as_ref() {
+            Some(w) if w.authorization_signer == "tee-broker" => (
+                "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by PoCo's TEE broker",
+                a.signer.clone(),
+            ),
+            Some(w) => (
+                "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the deal's workerpool owner",
+                w.owner.clone(),
+            ),
+            None => (
+                "WorkerpoolAuthorization of (worker, task id, enclave challenge) signed by the expected signer",
+                a.signer.clone(),
+            ),
         };
         checks.push(
             match hash_concat(&[&rc.worker, &rc.task_id, &rc.enclave_challenge])
                 .and_then(|h| recover_eip191_onchain(&h, &a.signature))
             {
-                Ok(s) => Check::equal(name, &lower(&a.signer), &s),
-                Err(e) => Check::fail(name, lower(&a.signer), e.to_string()),
+                Ok(s) => Check::equal(name, &lower(&signer), &s),
+                Err(e) => Check::fail(name, lower(&signer), e.to_string()),
             },
         );
     }

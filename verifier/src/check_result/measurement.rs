@@ -70,7 +70,15 @@ pub fn step(m: &Measurement, rc: &Receipt, res: &Value) -> Measured {
         checks.push(Check::equal("model file name = measured", name, model_file));
     }
     if let Some(p) = &rc.params {
-        checks.push(crate::iexec::args::check(p, res));
+        let dataset = rc
+            .dataset
+            .as_deref()
+            .map(|d| crate::iexec::hex_bytes(d).map_or(true, |b| b.iter().any(|x| *x != 0)));
+        checks.push(crate::iexec::args::check(
+            p,
+            crate::iexec::args::DealInputs { dataset },
+            res,
+        ));
     }
     let status = str_at(res, &["status"]).unwrap_or("absent");
     checks.push(Check {

@@ -80,6 +80,9 @@ pub struct Receipt {
     /// The deal's workerpool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workerpool: Option<WorkerpoolOnChain>,
+    /// The deal's dataset (the zero address for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 /// Where a receipt's values were read.

@@ -64,7 +64,18 @@ struct Client {
 }
 
 fn bad(e: &Endpoint, why: impl std::fmt::Display) -> Error {
-    Error::malformed(format!("JSON-RPC {}", printable(&e.url)), why)
+    Error::malformed(format!("JSON-RPC {}", shown(&e.url)), why)
+}
+
+/// An endpoint's URL as reports show it: scheme, host and port only (a provider's path or
+/// query often carries an API key).
+pub fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest.get(..end).unwrap_or(rest);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let more = if end < rest.len() { "/…" } else { "" };
+    printable(&format!("{scheme}://{host}{more}"))
 }
 
 impl Client {
@@ -184,7 +195,7 @@ impl Client {
 
     /// The first block in `0..=head` whose time is at least `t` (`head + 1` when none).
     fn first_block_at(&self, t: u64, head: u64) -> Result<u64, String> {
-        let (mut lo, mut hi) = (0u64, head + 1);
+        let (mut lo, mut hi) = (0u64, head.saturating_add(1));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.block_time(mid)? < t {
@@ -272,7 +283,7 @@ pub fn read_task(e: &Endpoint, task_id: &str) -> Result<Read, Error> {
         .ok_or_else(|| why("the task's revealDeadline is before its timeref × 2".into()))?;
     let from = c.first_block_at(ts, head).map_err(why)?;
     let to = c
-        .first_block_at(ts + 1, head)
+        .first_block_at(ts.saturating_add(1), head)
         .map_err(why)?
         .saturating_sub(1);
     if from > to || to - from > MAX_LOG_WINDOW {
@@ -297,6 +308,30 @@ pub fn read_task(e: &Endpoint, task_id: &str) -> Result<Read, Error> {
             logs.len()
         )));
     };
+    let log_field = |k: &str| {
+        log.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+    };
+    let topics: Vec<String> = log
+        .get("topics")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
+    if log_field("address") != Some(e.poco.to_ascii_lowercase())
+        || topics.get(1) != Some(&task_id.to_ascii_lowercase())
+        || topics.first().map(String::as_str)
+            != Some(to_hex(poco::TaskFinalize::SIGNATURE_HASH.as_slice()).as_str())
+        || log.get("removed") == Some(&Value::Bool(true))
+    {
+        return Err(why(
+            "eth_getLogs answered a log that is not this task's TaskFinalize from PoCo".into(),
+        ));
+    }
     let tx_hash = log
         .get("transactionHash")
         .and_then(Value::as_str)
@@ -312,8 +347,17 @@ pub fn read_task(e: &Endpoint, task_id: &str) -> Result<Read, Error> {
             .ok_or_else(|| why(format!("transaction {tx_hash}: no {k}")))
     };
     let (tx_to, tx_from, input) = (field("to")?, field("from")?, field("input")?);
-    let tx_block = quantity(tx.get("blockNumber").unwrap_or(&Value::Null))
-        .map_err(|m| why(format!("transaction {tx_hash}: blockNumber: {m}")))?;
+    if field("hash")? != tx_hash {
+        return Err(why(format!(
+            "eth_getTransactionByHash answered another transaction than {tx_hash}"
+        )));
+    }
+    let receipt = c
+        .call("eth_getTransactionReceipt", json!([tx_hash]))
+        .map_err(why)?;
+    if receipt.get("status").and_then(Value::as_str) != Some("0x1") {
+        return Err(why(format!("transaction {tx_hash} did not succeed")));
+    }
     if tx_to != e.poco.to_ascii_lowercase() {
         return Err(why(format!(
             "transaction {tx_hash} is a call to {tx_to}, not to PoCo {}: only a direct contributeAndFinalize is read",
@@ -354,7 +398,7 @@ pub fn read_task(e: &Endpoint, task_id: &str) -> Result<Read, Error> {
     // The contract's rule: the TEE broker signs authorizations when one is set and the
     // contribution has an enclave challenge; the workerpool owner otherwise.
     let broker = c
-        .view(&e.poco, &poco::teebrokerCall {}, tx_block)
+        .view(&e.poco, &poco::teebrokerCall {}, head)
         .map_err(why)?;
     let zero = alloy_sol_types::private::Address::ZERO;
     let (signer, role) = if call._enclaveChallenge != zero && broker != zero {
@@ -405,5 +449,6 @@ pub fn read_task(e: &Endpoint, task_id: &str) -> Result<Read, Error> {
             owner: address_hex(&deal.workerpool.owner),
             authorization_signer: role.into(),
         }),
+        dataset: Some(address_hex(&deal.dataset.pointer)),
     })))
 }

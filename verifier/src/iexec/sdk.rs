@@ -165,6 +165,11 @@ pub fn receipt(task: &[u8], deal: &[u8], app: &[u8], calldata: &[u8]) -> Result<
             owner: text(dw, &d, &["deal", "workerpool", "owner"])?.to_ascii_lowercase(),
             authorization_signer: "workerpool-owner".into(),
         }),
+        dataset: Some(
+            text(dw, &d, &["deal", "dataset", "pointer"])
+                .unwrap_or("0x0000000000000000000000000000000000000000")
+                .to_ascii_lowercase(),
+        ),
     })
 }
 
