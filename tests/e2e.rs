@@ -1211,40 +1211,28 @@ fn the_real_poco_accepts_the_contribution_and_check_result_reads_the_task_from_t
         "{}",
         v.text
     );
-    // A contract that is not PoCo (the RLC token) at the address given: unusable, exit 2.
-    let rlc = chain.deployment["RLC"].as_str().unwrap();
-    let err = check_result_cli(
-        &zip_a,
-        &m_path,
-        &[
+    // A contract that is not PoCo (the RLC token) at the address given, and another chain
+    // id than the endpoint's: unusable, exit 2.
+    let unusable = |poco: &str, chain_id: &str| {
+        let a = [
             "--task",
             &task_a,
             "--rpc",
             &chain.url,
             "--poco",
-            &rlc.to_ascii_lowercase(),
+            poco,
             "--chain-id",
-            "31337",
-        ],
-    )
-    .unwrap_err();
+            chain_id,
+        ];
+        check_result_cli(&zip_a, &m_path, &a).unwrap_err()
+    };
+    let rlc = chain.deployment["RLC"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let err = unusable(&rlc, "31337");
     assert!(err.contains("not PoCo"), "{err}");
-    // Another chain id than the endpoint's.
-    let err = check_result_cli(
-        &zip_a,
-        &m_path,
-        &[
-            "--task",
-            &task_a,
-            "--rpc",
-            &chain.url,
-            "--poco",
-            &poco,
-            "--chain-id",
-            "421614",
-        ],
-    )
-    .unwrap_err();
+    let err = unusable(&poco, "421614");
     assert!(err.contains("not chain 421614"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -8,12 +8,13 @@
 //! (hardhat's); order signatures are made here with the keys given. Prices are zero, so no
 //! account needs RLC.
 
-use crate::{sign, Result};
+use crate::Result;
 use alloy_sol_types::{eip712_domain, SolCall, SolStruct};
 use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use std::time::Duration;
 use verifier::iexec::chain::address;
+use verifier::iexec::receipt::Receipt;
 use verifier::iexec::{hex_bytes, to_hex};
 
 type Address = alloy_sol_types::private::Address;
@@ -374,44 +375,27 @@ alloy_sol_types::sol! {
     function predictWorkerpool(address _workerpoolOwner, string _workerpoolDescription) external view returns (address);
 }
 
-/// What `contributeAndFinalize` sends.
-pub struct Contribution<'a> {
-    /// The task.
-    pub task_id: &'a str,
-    /// The worker, an account the node holds (it sends the transaction).
-    pub worker: &'a str,
-    /// resultDigest.
-    pub result_digest: &'a str,
-    /// The `results` bytes (`{ "storage": …, "location": … }`).
-    pub results: &'a str,
-    /// The enclave-challenge key.
-    pub enclave_key: &'a SigningKey,
-    /// Who signs the authorization (the workerpool owner, unless testing a forgery).
-    pub authorization_key: &'a SigningKey,
-}
-
-/// Signs as the enclave and the scheduler do and sends `contributeAndFinalize` from the
-/// worker; returns the transaction's calldata.
+/// Sends `contributeAndFinalize` from the receipt's worker (an account the node holds) with
+/// what [`crate::seal`] signed; returns the transaction's calldata.
 ///
 /// # Errors
 /// When the contract refuses the contribution.
-pub fn contribute(n: &Node, c: &Contribution<'_>) -> Result<String> {
-    let h = |v: &[&str]| verifier::iexec::hash_concat(v).map_err(|e| e.to_string());
-    let rh = to_hex(&h(&[c.task_id, c.result_digest])?);
-    let rs = to_hex(&h(&[c.worker, c.task_id, c.result_digest])?);
-    let challenge = address(c.enclave_key.verifying_key());
-    let enclave_sign = sign(c.enclave_key, &h(&[&rh, &rs])?)?;
-    let auth = sign(c.authorization_key, &h(&[c.worker, c.task_id, &challenge])?)?;
+pub fn contribute(n: &Node, r: &Receipt, results: &str) -> Result<String> {
+    let bytes = |h: &str| hex_bytes(h).map_err(|e| e.to_string());
+    let auth = r
+        .workerpool_authorization
+        .as_ref()
+        .ok_or("the receipt has no authorization")?;
     let call = crate::onchain::contributeAndFinalizeCall {
-        _taskid: b32(c.task_id)?,
-        _resultDigest: b32(c.result_digest)?,
-        _results: c.results.as_bytes().to_vec().into(),
+        _taskid: b32(&r.task_id)?,
+        _resultDigest: b32(r.result_digest.as_deref().unwrap_or_default())?,
+        _results: results.as_bytes().to_vec().into(),
         _resultsCallback: Vec::new().into(),
-        _enclaveChallenge: addr(&challenge)?,
-        _enclaveSign: hex_bytes(&enclave_sign).map_err(|e| e.to_string())?.into(),
-        _authorizationSign: hex_bytes(&auth).map_err(|e| e.to_string())?.into(),
+        _enclaveChallenge: addr(&r.enclave_challenge)?,
+        _enclaveSign: bytes(&r.enclave_signature)?.into(),
+        _authorizationSign: bytes(&auth.signature)?.into(),
     };
-    n.send(addr(c.worker)?, n.poco, &call)?;
+    n.send(addr(&r.worker)?, n.poco, &call)?;
     Ok(to_hex(&call.abi_encode()))
 }
 

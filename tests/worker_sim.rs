@@ -107,13 +107,15 @@ fn run(c: Cli) -> Result<(), String> {
         }
         _ => return Err("give --task-id, or --rpc with --poco and --multiaddr".into()),
     };
+    // The authorization is the workerpool owner's unless a forgery is asked for.
+    let ak = c.authorization_key.as_deref().map(key).transpose()?;
     let receipt = e2e_tests::seal(
         &c.out,
         &e2e_tests::Task {
             task_id: &task_id,
             worker: &c.worker,
             enclave_key: &ek,
-            workerpool_key: &wk,
+            workerpool_key: ak.as_ref().unwrap_or(&wk),
             app_checksum: &c.app_checksum,
         },
     )?;
@@ -134,17 +136,10 @@ fn run(c: Cli) -> Result<(), String> {
                 .location
                 .clone()
                 .unwrap_or_else(|| c.zip.display().to_string());
-            let ak = c.authorization_key.as_deref().map(key).transpose()?;
             calldata = Some(e2e_tests::onchain::contribute(
                 &node,
-                &e2e_tests::onchain::Contribution {
-                    task_id: &task_id,
-                    worker: &c.worker,
-                    result_digest: receipt.result_digest.as_deref().unwrap_or_default(),
-                    results: &verifier::iexec::chain::results_link(&c.storage, &location),
-                    enclave_key: &ek,
-                    authorization_key: ak.as_ref().unwrap_or(&wk),
-                },
+                &receipt,
+                &verifier::iexec::chain::results_link(&c.storage, &location),
             )?);
         }
         println!(

@@ -1,5 +1,6 @@
-//! The iExec receipt: what the chain (and the task's page) says about a task, in one small JSON
-//! document the user assembles (README, "The receipt"):
+//! The iExec receipt: what the chain says about a task, in one small JSON document: read from
+//! the chain ([`super::rpc`], `check-result --task`), assembled from the SDK's outputs
+//! ([`super::sdk`]), or written by hand (README, "The receipt"). Its core:
 //!
 //! ```json
 //! {
@@ -17,6 +18,9 @@
 //!   "app": { "address": "0x…", "multiaddr": "…", "checksum": "0x…" }
 //! }
 //! ```
+//!
+//! Read from the chain it also has `source`, `task_status`, `tag`, `params`, `results`,
+//! `contributors`, `workerpool` and `dataset`, each checked when present.
 
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
