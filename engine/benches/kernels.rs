@@ -113,7 +113,7 @@ fn main() {
         let w = weights(t, rows, k, 7);
         let q = qtensor_from_ggml(g, &w, vec![rows, k], &Device::Cpu).unwrap();
         let mm = QMatMul::from_qtensor(q).unwrap();
-        let packed = Packed::new(&pool, t, &w, rows, k).ok();
+        let packed = Packed::new(&pool, isa, t, &w, rows, k).ok();
         for tokens in [1usize, 64] {
             let x: Vec<f32> = (0..tokens * k)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)

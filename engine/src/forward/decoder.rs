@@ -17,7 +17,7 @@ use candle_core::quantized::gguf_file::{Content, TensorInfo};
 use candle_core::quantized::GgmlDType;
 use half::f16;
 
-/// A matrix in the mapped file, and its interleaved copy where the AVX-512 VNNI kernels run.
+/// A matrix in the mapped file, and its interleaved copy where the SIMD kernels run.
 struct QMat {
     t: WType,
     off: usize,
@@ -251,7 +251,7 @@ impl Decoder {
             .num_threads(threads())
             .build()
             .map_err(|e| Error::Inference(format!("thread pool: {e}")))?;
-        if isa == Isa::Avx512Vnni {
+        if isa.packs() {
             let mats = layers
                 .iter_mut()
                 .flat_map(|l| {
@@ -267,7 +267,7 @@ impl Decoder {
                 })
                 .chain((!tied).then_some(&mut output));
             for m in mats {
-                pack(&map, &pool, m)?;
+                pack(&map, &pool, isa, m)?;
             }
         }
         Ok(Decoder {
@@ -476,13 +476,18 @@ impl Decoder {
     }
 }
 
-/// Interleaves a matrix for the AVX-512 VNNI kernels, then lets the kernel drop its mapped
+/// Interleaves a matrix for the SIMD kernels, then lets the kernel drop its mapped
 /// pages from memory (the file stays mapped: a later read, such as an embedding row of tied
 /// weights, pages it back in), so the weights are held once.
-fn pack(map: &memmap2::Mmap, pool: &rayon::ThreadPool, m: &mut QMat) -> Result<(), Error> {
+fn pack(
+    map: &memmap2::Mmap,
+    pool: &rayon::ThreadPool,
+    isa: Isa,
+    m: &mut QMat,
+) -> Result<(), Error> {
     let len = m.rows * m.row_bytes();
     let mut failed = None;
-    let p = Packed::new_releasing(pool, m.t, &map[m.off..m.off + len], m.rows, m.k, |r| {
+    let p = Packed::new_releasing(pool, isa, m.t, &map[m.off..m.off + len], m.rows, m.k, |r| {
         // SAFETY: the map is private and read-only, so MADV_DONTNEED only drops clean
         // pages; reading them again reads the file, which the task never writes.
         let done = unsafe {

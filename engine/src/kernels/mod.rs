@@ -18,6 +18,8 @@ pub mod scalar;
 pub mod x86;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_packed;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_packed_avx2;
 
 use half::f16;
 use quant::{BlockQ8, BlockQ8K};
@@ -102,6 +104,11 @@ impl Isa {
                 }
             }
         }
+    }
+
+    /// Whether this path has kernels for the interleaved layout ([`packed`]).
+    pub fn packs(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx512Vnni)
     }
 
     /// Every path this CPU can run, scalar first.

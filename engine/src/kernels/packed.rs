@@ -1,4 +1,5 @@
-//! The AVX-512 VNNI path's weight layout, and its matmul.
+//! The SIMD paths' weight layout (AVX-512 VNNI, and AVX2 in two halves of 8 rows:
+//! [`super::x86_packed_avx2`]), and its matmul.
 //!
 //! GGUF stores a matrix row by row, so a SIMD dot product runs along one row and must add its
 //! lanes together at every block. Here the weights of 16 rows are interleaved instead: one
@@ -46,6 +47,7 @@ struct Line([u8; 64]);
 
 /// A matrix in the interleaved layout.
 pub struct Packed {
+    isa: Isa,
     t: WType,
     rows: usize,
     k: usize,
@@ -109,19 +111,20 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
 
 impl Packed {
     /// Interleaves `rows` GGUF rows of `k` values of type `t` (`w` holds them back to back),
-    /// on `pool`.
+    /// on `pool`, for the kernels of `isa`.
     ///
     /// # Errors
-    /// A message when the shapes do not fit the type, or when this CPU lacks AVX-512 VNNI
-    /// (the only path that reads this layout).
+    /// A message when the shapes do not fit the type, or when `isa` has no kernels for this
+    /// layout or this CPU lacks it.
     pub fn new(
         pool: &rayon::ThreadPool,
+        isa: Isa,
         t: WType,
         w: &[u8],
         rows: usize,
         k: usize,
     ) -> Result<Packed, String> {
-        Self::new_releasing(pool, t, w, rows, k, |_| {})
+        Self::new_releasing(pool, isa, t, w, rows, k, |_| {})
     }
 
     /// [`Packed::new`], calling `release` with each byte range of `w` once it has been
@@ -132,6 +135,7 @@ impl Packed {
     /// As [`Packed::new`].
     pub fn new_releasing(
         pool: &rayon::ThreadPool,
+        isa: Isa,
         t: WType,
         w: &[u8],
         rows: usize,
@@ -140,8 +144,13 @@ impl Packed {
     ) -> Result<Packed, String> {
         use rayon::prelude::*;
         const SLICE_GROUPS: usize = 64;
-        if !Isa::available().contains(&Isa::Avx512Vnni) {
-            return Err("the interleaved layout needs AVX-512 VNNI, which this CPU lacks".into());
+        if !isa.packs() {
+            return Err(format!(
+                "the {isa:?} path has no kernels for the interleaved layout"
+            ));
+        }
+        if !Isa::available().contains(&isa) {
+            return Err(format!("this CPU lacks the {isa:?} path"));
         }
         let row_bytes = check_shapes(t, w, rows, k, &[])?;
         let (nb, bb, rb) = (k / t.block_len(), t.block_bytes(), record_bytes(t));
@@ -175,7 +184,13 @@ impl Packed {
             let (r0, r1) = (g0 * GROUP, ((g0 + SLICE_GROUPS) * GROUP).min(rows));
             release(r0 * row_bytes..r1 * row_bytes);
         }
-        Ok(Packed { t, rows, k, data })
+        Ok(Packed {
+            isa,
+            t,
+            rows,
+            k,
+            data,
+        })
     }
 
     /// The weight type.
@@ -294,15 +309,24 @@ pub fn matmul_packed_many(
                 for (ti, acc) in out.chunks_mut(TILE).enumerate() {
                     let (t0, isum) = (ti * TILE, &mut isum[..acc.len()]);
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: a Packed exists only where `new` found AVX-512 VNNI.
+                    // SAFETY: a Packed exists only where `new` found its path on this CPU.
                     unsafe {
-                        use super::x86_packed as k;
-                        match &acts {
-                            ByBlock::Q8K(a) if p.t == WType::Q4K => {
-                                k::q4k(recs, a, tokens, t0, acc, isum);
+                        use super::{x86_packed as k512, x86_packed_avx2 as k2};
+                        match (&acts, p.isa) {
+                            (ByBlock::Q8K(a), Isa::Avx512Vnni) if p.t == WType::Q4K => {
+                                k512::q4k(recs, a, tokens, t0, acc, isum);
                             }
-                            ByBlock::Q8K(a) => k::q6k(recs, a, tokens, t0, acc, isum),
-                            ByBlock::Q8(a) => k::q32(p.t, recs, a, tokens, t0, acc),
+                            (ByBlock::Q8K(a), Isa::Avx512Vnni) => {
+                                k512::q6k(recs, a, tokens, t0, acc, isum);
+                            }
+                            (ByBlock::Q8(a), Isa::Avx512Vnni) => {
+                                k512::q32(p.t, recs, a, tokens, t0, acc);
+                            }
+                            (ByBlock::Q8K(a), _) if p.t == WType::Q4K => {
+                                k2::q4k(recs, a, tokens, t0, acc, isum);
+                            }
+                            (ByBlock::Q8K(a), _) => k2::q6k(recs, a, tokens, t0, acc, isum),
+                            (ByBlock::Q8(a), _) => k2::q32(p.t, recs, a, tokens, t0, acc),
                         }
                     }
                 }

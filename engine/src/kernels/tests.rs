@@ -331,19 +331,41 @@ fn word_unpacked_q4k_scales_equal_the_byte_rule() {
     }
 }
 
+/// The paths this CPU has that read the interleaved layout (every machine of ours has at
+/// least AVX2; the assertion says so rather than letting the tests pass on nothing).
+fn packing_paths() -> Vec<Isa> {
+    let paths: Vec<Isa> = Isa::available().into_iter().filter(|i| i.packs()).collect();
+    assert!(
+        !paths.is_empty(),
+        "no path for the interleaved layout on this CPU"
+    );
+    paths
+}
+
+#[test]
+fn the_interleaved_layout_is_refused_where_no_kernel_reads_it() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let w = vec![0u8; 18];
+    let err = packed::Packed::new(&pool, Isa::Scalar, WType::Q4_0, &w, 1, 32)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("no kernels for the interleaved layout"),
+        "{err}"
+    );
+    for isa in [Isa::Avx2, Isa::Avx512Vnni] {
+        let made = packed::Packed::new(&pool, isa, WType::Q4_0, &w, 1, 32);
+        assert_eq!(made.is_ok(), Isa::available().contains(&isa), "{isa:?}");
+    }
+}
+
 #[test]
 fn the_interleaved_layout_gives_the_scalar_bits() {
-    if !Isa::available().contains(&Isa::Avx512Vnni) {
-        // This machine has AVX-512 VNNI; elsewhere the layout is refused, never used.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let w = vec![0u8; 18];
-        assert!(packed::Packed::new(&pool, WType::Q4_0, &w, 1, 32).is_err());
-        return;
-    }
     let mut rng = Rng(11);
+    let paths = packing_paths();
     for t in TYPES {
         // Rows not a multiple of 16 (a padded group), tokens crossing the 64-token tile.
         for (rows, k) in [(1, t.block_len()), (37, 512), (48, 3 * 256)] {
@@ -356,15 +378,17 @@ fn the_interleaved_layout_gives_the_scalar_bits() {
                         .num_threads(threads)
                         .build()
                         .unwrap();
-                    let p = packed::Packed::new(&pool, t, &w, rows, k).unwrap();
-                    let got = packed::matmul_packed(&pool, &p, &x).unwrap();
-                    assert_eq!(got.len(), want.len());
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert_eq!(
-                            g.to_bits(),
-                            w.to_bits(),
-                            "{t:?} rows={rows} k={k} tokens={tokens} threads={threads} at {i}: {g} vs {w}"
-                        );
+                    for &isa in &paths {
+                        let p = packed::Packed::new(&pool, isa, t, &w, rows, k).unwrap();
+                        let got = packed::matmul_packed(&pool, &p, &x).unwrap();
+                        assert_eq!(got.len(), want.len());
+                        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert_eq!(
+                                g.to_bits(),
+                                w.to_bits(),
+                                "{isa:?} {t:?} rows={rows} k={k} tokens={tokens} threads={threads} at {i}: {g} vs {w}"
+                            );
+                        }
                     }
                 }
             }
@@ -374,9 +398,7 @@ fn the_interleaved_layout_gives_the_scalar_bits() {
 
 #[test]
 fn the_interleaved_layout_stays_exact_at_the_extremes() {
-    if !Isa::available().contains(&Isa::Avx512Vnni) {
-        return;
-    }
+    let paths = packing_paths();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -403,23 +425,23 @@ fn the_interleaved_layout_stays_exact_at_the_extremes() {
         for v in [-1000.0f32, 1000.0] {
             let x = vec![v; k * 3];
             let want = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
-            let p = packed::Packed::new(&pool, t, &w, rows, k).unwrap();
-            let got = packed::matmul_packed(&pool, &p, &x).unwrap();
-            assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{t:?} {v}"
-            );
+            for &isa in &paths {
+                let p = packed::Packed::new(&pool, isa, t, &w, rows, k).unwrap();
+                let got = packed::matmul_packed(&pool, &p, &x).unwrap();
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa:?} {t:?} {v}"
+                );
+            }
         }
     }
 }
 
 #[test]
 fn several_matrices_of_one_input_give_each_ones_bits() {
-    if !Isa::available().contains(&Isa::Avx512Vnni) {
-        return;
-    }
+    let isa = *packing_paths().last().unwrap();
     let mut rng = Rng(12);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
@@ -430,7 +452,7 @@ fn several_matrices_of_one_input_give_each_ones_bits() {
     let mats: Vec<packed::Packed> = [(WType::Q4K, 48), (WType::Q6K, 20), (WType::Q4K, 16)]
         .iter()
         .map(|&(t, rows)| {
-            packed::Packed::new(&pool, t, &weights(&mut rng, t, rows, k), rows, k).unwrap()
+            packed::Packed::new(&pool, isa, t, &weights(&mut rng, t, rows, k), rows, k).unwrap()
         })
         .collect();
     for tokens in [1, 9] {
@@ -449,6 +471,7 @@ fn several_matrices_of_one_input_give_each_ones_bits() {
     // Another k, or 32-value activation blocks, cannot share the quantized input.
     let other = packed::Packed::new(
         &pool,
+        isa,
         WType::Q4_1,
         &weights(&mut rng, WType::Q4_1, 16, k),
         16,
