@@ -4,7 +4,8 @@
 #
 #   reference/build-llama-cpp.sh          -> .cache/llama-cpp/{src,build,venv}
 #
-# Outputs: .cache/llama-cpp/build/bin/{libllama.so,llama-bench}, and a venv whose python can
+# Outputs: .cache/llama-cpp/build/bin/{libllama.so,llama-bench,llama-batched-bench,
+# llama-perplexity}, the CPU features built for in build/features, and a venv whose python can
 # `import llama_cpp` against that library (see reference/env.sh). Needs cmake and a C++ compiler
 # (Debian: apt-get install cmake g++). Idempotent: a finished build is reused.
 set -euo pipefail
@@ -28,21 +29,40 @@ if [ ! -d "$src" ]; then
 fi
 
 build="$dir/build"
-if [ ! -x "$build/bin/llama-bench" ] || [ ! -f "$build/bin/libllama.so" ]; then
-  echo "building llama.cpp (vendored in llama-cpp-python $version); this takes a few minutes" >&2
-  # GGML_NATIVE=ON dies with SIGILL (tilezero in tinygemm_kernel_amx) on CPUs that advertise
-  # AMX, where a process must ask the kernel for the tile state first; name the x86 features
-  # instead (AVX-512 with VNNI and BF16, which every TDX host has), and no AMX.
+# The x86 features to build for: those this CPU advertises, named one by one (GGML_NATIVE=OFF),
+# and never AMX. GGML_NATIVE=ON dies with SIGILL (tilezero in tinygemm_kernel_amx) on CPUs
+# that advertise AMX, where a process must ask the kernel for the tile state first; and a
+# fixed AVX-512 list dies the same way on a CPU without AVX-512 (an AVX2-only EPYC). The list
+# is written beside the build, and a build made for other features is made again.
+flags="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)"
+has() { case " ${flags#*:} " in *" $1 "*) return 0 ;; esac; return 1; }
+features=""
+for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI \
+  avx512f:AVX512 avx512_vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16; do
+  if has "${pair%%:*}"; then features="$features ${pair#*:}"; fi
+done
+features="${features# }"
+cmake_features=()
+for f in AVX AVX2 FMA F16C BMI2 AVX_VNNI AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16; do
+  case " $features " in *" $f "*) cmake_features+=("-DGGML_$f=ON") ;; *) cmake_features+=("-DGGML_$f=OFF") ;; esac
+done
+targets=(llama llama-bench llama-batched-bench llama-perplexity)
+if [ "$(cat "$build/features" 2>/dev/null)" != "$features" ]; then
+  rm -rf "$build"
+fi
+if [ ! -x "$build/bin/llama-bench" ] || [ ! -x "$build/bin/llama-batched-bench" ] ||
+  [ ! -x "$build/bin/llama-perplexity" ] || [ ! -f "$build/bin/libllama.so" ]; then
+  echo "building llama.cpp (vendored in llama-cpp-python $version) for: ${features:-no SIMD} (no AMX); this takes a few minutes" >&2
   cmake -S "$src/vendor/llama.cpp" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-    -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF "${cmake_features[@]}" \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
     -DLLAMA_BUILD_TOOLS=ON >"$dir/cmake-configure.log" 2>&1 ||
     { tail -30 "$dir/cmake-configure.log" >&2; exit 1; }
-  cmake --build "$build" -j"$(nproc)" --target llama llama-bench >"$dir/cmake-build.log" 2>&1 ||
+  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >"$dir/cmake-build.log" 2>&1 ||
     { tail -30 "$dir/cmake-build.log" >&2; exit 1; }
+  echo "$features" >"$build/features"
 fi
 
 venv="$dir/venv"
