@@ -136,13 +136,11 @@ fn output_bytes_are_identical_at_any_thread_count_and_on_every_simd_path() {
         "Name three colours.",
     ];
     let mut runs = Vec::new();
-    let mut paths = vec!["scalar"];
-    if std::arch::is_x86_feature_detected!("avx2") {
-        paths.push("avx2");
-    }
-    if std::arch::is_x86_feature_detected!("avx512vnni") {
-        paths.push("avx512");
-    }
+    let paths: Vec<&str> = engine::kernels::Isa::available()
+        .into_iter()
+        .map(|i| i.name())
+        .collect();
+    assert!(paths.len() >= 2, "only {paths:?} on this CPU");
     for (simd, threads) in paths
         .iter()
         .map(|p| (*p, "2"))

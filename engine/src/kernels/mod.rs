@@ -77,6 +77,18 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Every path the engine has, scalar first, whether or not this CPU runs it.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
+
+    /// The name `IEXEC_LLM_SIMD` takes for this path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512",
+        }
+    }
+
     /// The best the CPU has, unless `IEXEC_LLM_SIMD` (`scalar`, `avx2`, `avx512`) asks for
     /// another one it also has.
     ///
@@ -87,15 +99,10 @@ impl Isa {
         match std::env::var("IEXEC_LLM_SIMD").ok().as_deref() {
             None | Some("") => Ok(*available.last().unwrap_or(&Isa::Scalar)),
             Some(name) => {
-                let want = match name {
-                    "scalar" => Isa::Scalar,
-                    "avx2" => Isa::Avx2,
-                    "avx512" => Isa::Avx512Vnni,
-                    other => {
-                        return Err(format!(
-                            "IEXEC_LLM_SIMD={other:?}: use scalar, avx2 or avx512"
-                        ))
-                    }
+                let Some(want) = Self::ALL.into_iter().find(|i| i.name() == name) else {
+                    return Err(format!(
+                        "IEXEC_LLM_SIMD={name:?}: use scalar, avx2 or avx512"
+                    ));
                 };
                 if available.contains(&want) {
                     Ok(want)
