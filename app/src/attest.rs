@@ -248,12 +248,14 @@ fn dstack_quote(
     let mut s = UnixStream::connect(&p.dstack_socket).map_err(|e| format!("connecting: {e}"))?;
     s.set_read_timeout(Some(p.timeout))
         .map_err(|e| e.to_string())?;
-    write!(
-        s,
+    // One write: a `write!` on an unbuffered socket sends each piece of the
+    // format separately, and an agent may act on the first segment it reads.
+    let req = format!(
         "GET /GetQuote?report_data={} HTTP/1.1\r\nHost: dstack\r\nConnection: close\r\n\r\n",
         hex::encode(report_data)
-    )
-    .map_err(|e| format!("sending: {e}"))?;
+    );
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("sending: {e}"))?;
     let mut raw = Vec::new();
     s.take(16 << 20)
         .read_to_end(&mut raw)
@@ -431,9 +433,13 @@ mod tests {
         let l = UnixListener::bind(&p.dstack_socket).unwrap();
         let t = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            let mut req = [0u8; 512];
-            let n = s.read(&mut req).unwrap();
-            let line = String::from_utf8_lossy(&req[..n])
+            // Read up to the end of the headers, however the bytes arrive.
+            let mut req = Vec::new();
+            let mut byte = [0u8; 1];
+            while !req.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+                req.push(byte[0]);
+            }
+            let line = String::from_utf8_lossy(&req)
                 .lines()
                 .next()
                 .unwrap()
