@@ -2,6 +2,7 @@
 //! (`autotests = false`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod common;
 mod r1_tokenizer;
 mod reference;

@@ -1,7 +1,10 @@
 //! Our forward pass for the llama/qwen2 family (a decoder-only transformer), on [`crate::kernels`]:
 //! - weights memory-mapped (memmap2), never copied: matrices are read in place in their GGUF
 //!   block layout; the token embedding stays quantized and rows are dequantized on lookup;
-//! - an f16 KV cache preallocated for the context;
+//! - an f16 KV cache preallocated for the context, one per sequence ([`KvCache`]): the
+//!   decoder keeps one for [`Decoder::forward`], and [`Decoder::forward_many`] runs several
+//!   sequences through the same matrix products (a batched decode step reads each weight
+//!   once for all of them);
 //! - every float operation outside the kernels (norms, RoPE, attention, SwiGLU) in a fixed
 //!   order on one thread per output (head or row), so logits are bit-identical at any thread
 //!   count and on every SIMD path.
@@ -45,6 +48,23 @@ struct Layer {
     down: QMat,
 }
 
+/// One sequence's keys and values, f16: `[layer][position][kv head × head_dim]`.
+#[derive(Default)]
+pub struct KvCache {
+    k: Vec<f16>,
+    v: Vec<f16>,
+}
+
+/// Tokens of one sequence fed at positions `pos..pos + tokens.len()`, with its cache.
+pub struct Span<'a> {
+    /// The sequence's cache, from [`Decoder::new_cache`].
+    pub cache: &'a mut KvCache,
+    /// Its tokens (at least one).
+    pub tokens: &'a [u32],
+    /// The position of the first of them.
+    pub pos: usize,
+}
+
 /// The model and its KV cache.
 pub struct Decoder {
     map: memmap2::Mmap,
@@ -58,9 +78,9 @@ pub struct Decoder {
     output: QMat,
     output_norm: Vec<f32>,
     layers: Vec<Layer>,
-    /// [layer][position][kv head × head_dim]
-    k_cache: Vec<f16>,
-    v_cache: Vec<f16>,
+    /// The cache [`Decoder::forward`] feeds.
+    cache: KvCache,
+    n_layer: usize,
     context: usize,
     /// cos and sin per position and frequency.
     rope: Vec<(f32, f32)>,
@@ -245,7 +265,6 @@ impl Decoder {
             "output.weight"
         })?;
         let output_norm = ts.vector("output_norm.weight")?;
-        let kv = hp.n_layer * context * hp.n_head_kv * head_dim;
         let isa = Isa::select().map_err(Error::Inference)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads())
@@ -270,7 +289,7 @@ impl Decoder {
                 pack(&map, &pool, isa, m)?;
             }
         }
-        Ok(Decoder {
+        let mut d = Decoder {
             arch: hp.arch,
             n_embd: hp.n_embd,
             n_head: hp.n_head,
@@ -281,14 +300,25 @@ impl Decoder {
             embd,
             output,
             layers,
-            k_cache: vec![f16::ZERO; kv],
-            v_cache: vec![f16::ZERO; kv],
+            cache: KvCache::default(),
+            n_layer: hp.n_layer,
             context,
             rope: rope_table(context, head_dim, theta),
             isa,
             pool,
             map,
-        })
+        };
+        d.cache = d.new_cache();
+        Ok(d)
+    }
+
+    /// An empty cache for one more sequence of this model's context.
+    pub fn new_cache(&self) -> KvCache {
+        let len = self.n_layer * self.context * self.n_head_kv * self.head_dim;
+        KvCache {
+            k: vec![f16::ZERO; len],
+            v: vec![f16::ZERO; len],
+        }
     }
 
     fn bytes(&self, m: &QMat) -> &[u8] {
@@ -349,20 +379,61 @@ impl Decoder {
         }
     }
 
-    /// Feeds `tokens` at positions `pos..` and returns the logits after the last one.
+    /// Feeds `tokens` at positions `pos..` of the decoder's own cache and returns the logits
+    /// after the last one.
     ///
     /// # Errors
     /// [`Error::Inference`] for positions past the context or a kernel failure.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, Error> {
+        let mut cache = std::mem::take(&mut self.cache);
+        let out = self.forward_many(&mut [Span {
+            cache: &mut cache,
+            tokens,
+            pos,
+        }]);
+        self.cache = cache;
+        out?.pop()
+            .ok_or_else(|| Error::Inference("no logits".into()))
+    }
+
+    /// Feeds several sequences at once and returns, for each, the logits after its last
+    /// token. Their rows go through each matrix product together; norms, RoPE, cache writes
+    /// and attention are per row and per sequence, in the order a single call uses, so each
+    /// sequence's logits are the bits it gets alone.
+    ///
+    /// # Errors
+    /// [`Error::Inference`] for an empty span, positions past the context, a cache of another
+    /// shape, or a kernel failure.
+    pub fn forward_many(&self, spans: &mut [Span<'_>]) -> Result<Vec<Vec<f32>>, Error> {
         let (e, hd) = (self.n_embd, self.head_dim);
         let kvd = self.n_head_kv * hd;
-        let n = tokens.len();
-        if pos + n > self.context {
-            return Err(Error::Inference("past the context".into()));
+        let cache_len = self.n_layer * self.context * kvd;
+        let mut starts = Vec::with_capacity(spans.len());
+        let mut n = 0usize;
+        for s in spans.iter() {
+            if s.tokens.is_empty() || s.pos.saturating_add(s.tokens.len()) > self.context {
+                return Err(Error::Inference("past the context".into()));
+            }
+            if s.cache.k.len() != cache_len || s.cache.v.len() != cache_len {
+                return Err(Error::Inference(
+                    "a KV cache of another model's shape".into(),
+                ));
+            }
+            starts.push(n);
+            n += s.tokens.len();
         }
+        if n == 0 {
+            return Err(Error::Inference("nothing to feed".into()));
+        }
+        // (row, position) of every row, sequence after sequence.
+        let rows: Vec<(usize, usize)> = spans
+            .iter()
+            .flat_map(|s| s.tokens.iter().enumerate().map(|(i, _)| s.pos + i))
+            .enumerate()
+            .collect();
         let mut x = Vec::with_capacity(n * e);
         let erb = self.embd.row_bytes();
-        for &t in tokens {
+        for &t in spans.iter().flat_map(|s| s.tokens) {
             let off = self.embd.off + t as usize * erb;
             x.extend(kernels::scalar::dequantize(
                 self.embd.t,
@@ -380,21 +451,23 @@ impl Decoder {
                     }
                 }
             }
-            for i in 0..n {
-                self.rope(&mut q[i * e..(i + 1) * e], self.n_head, pos + i);
-                self.rope(&mut k[i * kvd..(i + 1) * kvd], self.n_head_kv, pos + i);
+            for &(i, pos) in &rows {
+                self.rope(&mut q[i * e..(i + 1) * e], self.n_head, pos);
+                self.rope(&mut k[i * kvd..(i + 1) * kvd], self.n_head_kv, pos);
             }
             let base = l * self.context * kvd;
-            for i in 0..n {
-                let at = base + (pos + i) * kvd;
-                for (c, v) in self.k_cache[at..at + kvd].iter_mut().zip(&k[i * kvd..]) {
-                    *c = f16::from_f32(*v);
-                }
-                for (c, v) in self.v_cache[at..at + kvd].iter_mut().zip(&v[i * kvd..]) {
-                    *c = f16::from_f32(*v);
+            for (s, &start) in spans.iter_mut().zip(&starts) {
+                for i in 0..s.tokens.len() {
+                    let (row, at) = ((start + i) * kvd, base + (s.pos + i) * kvd);
+                    for (c, v) in s.cache.k[at..at + kvd].iter_mut().zip(&k[row..]) {
+                        *c = f16::from_f32(*v);
+                    }
+                    for (c, v) in s.cache.v[at..at + kvd].iter_mut().zip(&v[row..]) {
+                        *c = f16::from_f32(*v);
+                    }
                 }
             }
-            let attn = self.attention(&q, l, pos, n)?;
+            let attn = self.attention(&q, l, spans, &starts, n);
             let o = self.matmul(&self.layers[l].wo, &attn)?;
             x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
             let layer = &self.layers[l];
@@ -415,40 +488,55 @@ impl Decoder {
             let d = self.matmul(&layer.down, &act)?;
             x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
-        let last = self.rms_norm(&x[(n - 1) * e..], &self.output_norm);
-        self.matmul(&self.output, &last)
+        // The last row of each sequence, through the output norm and matrix together.
+        let mut last = Vec::with_capacity(spans.len() * e);
+        for (s, &start) in spans.iter().zip(&starts) {
+            let r = start + s.tokens.len() - 1;
+            last.extend_from_slice(&x[r * e..(r + 1) * e]);
+        }
+        let last = self.rms_norm(&last, &self.output_norm);
+        let logits = self.matmul(&self.output, &last)?;
+        let vocab = logits.len() / spans.len();
+        Ok(logits.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
     }
 
-    /// Causal attention of `n` queries at positions `pos..` over the cache of layer `l`; heads
-    /// are shared among the pool's threads, each computed whole in one fixed order.
-    fn attention<'a>(
-        &'a self,
+    /// Causal attention of the `n` query rows of `spans` (sequence after sequence, starting at
+    /// `starts`) over each sequence's cache of layer `l`. The (sequence, head) pairs are
+    /// shared among the pool's threads, each computed whole in one fixed order.
+    fn attention(
+        &self,
         q: &[f32],
         l: usize,
-        pos: usize,
+        spans: &[Span<'_>],
+        starts: &[usize],
         n: usize,
-    ) -> Result<Vec<f32>, Error> {
+    ) -> Vec<f32> {
         use rayon::prelude::*;
         let (e, hd) = (self.n_embd, self.head_dim);
         let kvd = self.n_head_kv * hd;
         let group = self.n_head / self.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
         let base = l * self.context * kvd;
-        let (kc, vc, isa) = (&self.k_cache, &self.v_cache, self.isa);
-        let len = pos + n;
-        let head = |h: usize| -> Vec<f32> {
+        let isa = self.isa;
+        let head = |(s, h): (usize, usize)| -> Vec<f32> {
+            let (span, start) = (&spans[s], starts[s]);
+            let (kc, vc, pos) = (&span.cache.k, &span.cache.v, span.pos);
             let kvh = h / group;
             // Position j's key (or value) for this head, read in place from the f16 cache.
-            let at = |c: &'a [f16], j: usize| {
-                let o = base + j * kvd + kvh * hd;
+            fn at(c: &[f16], o: usize, hd: usize) -> &[f16] {
                 &c[o..o + hd]
-            };
-            let mut out = vec![0f32; n * hd];
-            let mut scores = Vec::with_capacity(len);
-            for i in 0..n {
-                let qv = &q[i * e + h * hd..i * e + (h + 1) * hd];
+            }
+            let off = |j: usize| base + j * kvd + kvh * hd;
+            let m = span.tokens.len();
+            let mut out = vec![0f32; m * hd];
+            let mut scores = Vec::with_capacity(pos + m);
+            for i in 0..m {
+                let r = start + i;
+                let qv = &q[r * e + h * hd..r * e + (h + 1) * hd];
                 scores.clear();
-                scores.extend((0..=pos + i).map(|j| kernels::dot_f16(isa, qv, at(kc, j)) * scale));
+                scores.extend(
+                    (0..=pos + i).map(|j| kernels::dot_f16(isa, qv, at(kc, off(j), hd)) * scale),
+                );
                 let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
                 let mut sum = 0f32;
                 for s in scores.iter_mut() {
@@ -457,22 +545,26 @@ impl Decoder {
                 }
                 let o = &mut out[i * hd..(i + 1) * hd];
                 for (j, w) in scores.iter().enumerate() {
-                    kernels::axpy_f16(isa, w / sum, at(vc, j), o);
+                    kernels::axpy_f16(isa, w / sum, at(vc, off(j), hd), o);
                 }
             }
             out
         };
+        let pairs: Vec<(usize, usize)> = (0..spans.len())
+            .flat_map(|s| (0..self.n_head).map(move |h| (s, h)))
+            .collect();
         let heads: Vec<Vec<f32>> = self
             .pool
-            .install(|| (0..self.n_head).into_par_iter().map(head).collect());
+            .install(|| pairs.par_iter().copied().map(head).collect());
         let mut attn = vec![0f32; n * e];
-        for (h, out) in heads.iter().enumerate() {
-            for i in 0..n {
-                attn[i * e + h * hd..i * e + (h + 1) * hd]
+        for (&(s, h), out) in pairs.iter().zip(&heads) {
+            for i in 0..spans[s].tokens.len() {
+                let r = starts[s] + i;
+                attn[r * e + h * hd..r * e + (h + 1) * hd]
                     .copy_from_slice(&out[i * hd..(i + 1) * hd]);
             }
         }
-        Ok(attn)
+        attn
     }
 }
 
