@@ -41,7 +41,7 @@ ENGINE (environment; the answer's bytes never depend on the last two):
   IEXEC_LLM_ENGINE=own|candle   our kernels (default), or candle-transformers' forward pass
                                 (the default only for a model with a type our kernels lack)
   IEXEC_LLM_THREADS=N           threads of our engine [default: RAYON_NUM_THREADS, else cores]
-  IEXEC_LLM_SIMD=scalar|avx2|avx512  force a kernel path [default: the best the CPU has]
+  IEXEC_LLM_SIMD=scalar|avx2|avx512|amx  force a kernel path [default: the best the CPU has]
 
 EXIT STATUS: 0 a result was written (an answer or an error record: a worker publishes the
 result only when the app exits 0), 2 no result could be written at all.

@@ -9,7 +9,7 @@
 //!
 //! - **any thread count** (`IEXEC_LLM_THREADS`): every output value is computed by one thread
 //!   in a fixed order; threads split outputs, never a sum;
-//! - **any SIMD path** (`IEXEC_LLM_SIMD=scalar|avx2|avx512`, chosen at run time, never at
+//! - **any SIMD path** (`IEXEC_LLM_SIMD=scalar|avx2|avx512|amx`, chosen at run time, never at
 //!   build time): integer block products are exact, and each block's float value is the
 //!   scalar oracle's expression ([`kernels::scalar`]), added in the oracle's order.
 //!
@@ -24,7 +24,7 @@
 //! - [`memory`]: what a task will need, checked against a budget before loading.
 //! - [`forward`]: the forward pass ([`forward::decoder`], ours; [`forward::candle`]) behind
 //!   one [`forward::Model`].
-//! - [`kernels`]: quantized matrix products: the scalar oracle, AVX2, AVX-512 VNNI, and the
+//! - [`kernels`]: quantized matrix products: the scalar oracle, AVX2, AVX-512 VNNI, AMX, and the
 //!   16-row interleaved layout ([`kernels::packed`]).
 //! - [`tokenizer`]: the tokenizer from the GGUF metadata (or a `tokenizer.json`).
 //! - [`template`]: the chat template (minijinja), user text kept plain.

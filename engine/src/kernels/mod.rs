@@ -17,6 +17,8 @@ pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 #[cfg(target_arch = "x86_64")]
+pub mod x86_amx;
+#[cfg(target_arch = "x86_64")]
 pub mod x86_packed;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_packed_avx2;
@@ -74,11 +76,14 @@ pub enum Isa {
     Avx2,
     /// AVX-512 (F, BW, VL) with VNNI.
     Avx512Vnni,
+    /// AVX-512 VNNI, and AMX int8 tiles for Q4_K products of 16 tokens or more (prefill):
+    /// [`x86_amx`]. Linux must grant the process the tile state. Never the default.
+    Amx,
 }
 
 impl Isa {
     /// Every path the engine has, scalar first, whether or not this CPU runs it.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::Amx];
 
     /// The name `IEXEC_LLM_SIMD` takes for this path.
     pub fn name(self) -> &'static str {
@@ -86,22 +91,30 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512Vnni => "avx512",
+            Isa::Amx => "amx",
         }
     }
 
-    /// The best the CPU has, unless `IEXEC_LLM_SIMD` (`scalar`, `avx2`, `avx512`) asks for
-    /// another one it also has.
+    /// The best the CPU has (AMX excepted), unless `IEXEC_LLM_SIMD` (`scalar`, `avx2`,
+    /// `avx512`, `amx`) asks for another one it also has.
     ///
     /// # Errors
     /// A message when the variable names an unknown path or one the CPU lacks.
     pub fn select() -> Result<Isa, String> {
         let available = Self::available();
         match std::env::var("IEXEC_LLM_SIMD").ok().as_deref() {
-            None | Some("") => Ok(*available.last().unwrap_or(&Isa::Scalar)),
+            // AMX only when asked for: on the machines measured so far its prefill is no
+            // faster than AVX-512 VNNI's (README, "Engines").
+            None | Some("") => Ok(available
+                .iter()
+                .rev()
+                .copied()
+                .find(|i| *i != Isa::Amx)
+                .unwrap_or(Isa::Scalar)),
             Some(name) => {
                 let Some(want) = Self::ALL.into_iter().find(|i| i.name() == name) else {
                     return Err(format!(
-                        "IEXEC_LLM_SIMD={name:?}: use scalar, avx2 or avx512"
+                        "IEXEC_LLM_SIMD={name:?}: use scalar, avx2, avx512 or amx"
                     ));
                 };
                 if available.contains(&want) {
@@ -115,7 +128,7 @@ impl Isa {
 
     /// Whether this path has kernels for the interleaved layout ([`packed`]).
     pub fn packs(self) -> bool {
-        matches!(self, Isa::Avx2 | Isa::Avx512Vnni)
+        matches!(self, Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx)
     }
 
     /// Every path this CPU can run, scalar first.
@@ -134,6 +147,9 @@ impl Isa {
                     && is_x86_feature_detected!("avx512vnni")
                 {
                     v.push(Isa::Avx512Vnni);
+                    if x86_amx::tiles_granted() {
+                        v.push(Isa::Amx);
+                    }
                 }
             }
         }
@@ -175,13 +191,13 @@ impl Acts {
 pub fn dot(isa: Isa, t: WType, row: &[u8], acts: &Acts, token: usize) -> f32 {
     match (acts, isa) {
         #[cfg(target_arch = "x86_64")]
-        (Acts::Q8K(a), Isa::Avx2 | Isa::Avx512Vnni) => {
+        (Acts::Q8K(a), Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx) => {
             let a = &a[token];
             // SAFETY: Isa values other than Scalar come from `available()`, which checked
             // the CPU features these functions are compiled for.
             unsafe {
                 match (t, isa) {
-                    (WType::Q4K, Isa::Avx512Vnni) => x86::dot_q4k_avx512(row, a),
+                    (WType::Q4K, Isa::Avx512Vnni | Isa::Amx) => x86::dot_q4k_avx512(row, a),
                     (WType::Q4K, _) => x86::dot_q4k_avx2(row, a),
                     (WType::Q6K, _) => x86::dot_q6k_avx2(row, a),
                     _ => scalar::dot_k(t, row, a),
@@ -189,7 +205,7 @@ pub fn dot(isa: Isa, t: WType, row: &[u8], acts: &Acts, token: usize) -> f32 {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        (Acts::Q8(a), Isa::Avx2 | Isa::Avx512Vnni) => {
+        (Acts::Q8(a), Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx) => {
             let a = &a[token];
             // SAFETY: as above.
             unsafe {
@@ -351,7 +367,7 @@ pub fn dot_f16(isa: Isa, a: &[f32], b: &[f16]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: Isa::Avx2 and above come from `available()`, which checked AVX2 and F16C.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { dot_f16_avx2(a, b) },
+        Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx => unsafe { dot_f16_avx2(a, b) },
         _ => dot_f16_lanes(a, b),
     }
 }
@@ -377,7 +393,7 @@ pub fn axpy_f16(isa: Isa, w: f32, v: &[f16], out: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `dot_f16`.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { axpy_f16_avx2(w, v, out) },
+        Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx => unsafe { axpy_f16_avx2(w, v, out) },
         _ => {
             for (o, y) in out.iter_mut().zip(v) {
                 *o += w * y.to_f32();

@@ -311,15 +311,18 @@ pub fn matmul_packed_many(
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: a Packed exists only where `new` found its path on this CPU.
                     unsafe {
-                        use super::{x86_packed as k512, x86_packed_avx2 as k2};
+                        use super::{x86_amx as amx, x86_packed as k512, x86_packed_avx2 as k2};
                         match (&acts, p.isa) {
-                            (ByBlock::Q8K(a), Isa::Avx512Vnni) if p.t == WType::Q4K => {
+                            (ByBlock::Q8K(a), Isa::Amx) if p.t == WType::Q4K => {
+                                amx::q4k(recs, a, tokens, t0, acc, isum);
+                            }
+                            (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) if p.t == WType::Q4K => {
                                 k512::q4k(recs, a, tokens, t0, acc, isum);
                             }
-                            (ByBlock::Q8K(a), Isa::Avx512Vnni) => {
+                            (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) => {
                                 k512::q6k(recs, a, tokens, t0, acc, isum);
                             }
-                            (ByBlock::Q8(a), Isa::Avx512Vnni) => {
+                            (ByBlock::Q8(a), Isa::Avx512Vnni | Isa::Amx) => {
                                 k512::q32(p.t, recs, a, tokens, t0, acc);
                             }
                             (ByBlock::Q8K(a), _) if p.t == WType::Q4K => {

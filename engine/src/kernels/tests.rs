@@ -356,7 +356,7 @@ fn the_interleaved_layout_is_refused_where_no_kernel_reads_it() {
         err.contains("no kernels for the interleaved layout"),
         "{err}"
     );
-    for isa in [Isa::Avx2, Isa::Avx512Vnni] {
+    for isa in [Isa::Avx2, Isa::Avx512Vnni, Isa::Amx] {
         let made = packed::Packed::new(&pool, isa, WType::Q4_0, &w, 1, 32);
         assert_eq!(made.is_ok(), Isa::available().contains(&isa), "{isa:?}");
     }
@@ -367,10 +367,11 @@ fn the_interleaved_layout_gives_the_scalar_bits() {
     let mut rng = Rng(11);
     let paths = packing_paths();
     for t in TYPES {
-        // Rows not a multiple of 16 (a padded group), tokens crossing the 64-token tile.
+        // Rows not a multiple of 16 (a padded group); tokens crossing the 32-token tile, and
+        // whole 16-token AMX groups with a rest.
         for (rows, k) in [(1, t.block_len()), (37, 512), (48, 3 * 256)] {
             let w = weights(&mut rng, t, rows, k);
-            for tokens in [1, 5, 70] {
+            for tokens in [1, 5, 17, 70] {
                 let x = acts(&mut rng, k * tokens, 3.0);
                 let want = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
                 for threads in [1, 2, 3] {
@@ -480,4 +481,35 @@ fn several_matrices_of_one_input_give_each_ones_bits() {
     .unwrap();
     let err = packed::matmul_packed_many(&pool, &[&mats[0], &other], &vec![0.0; k]).unwrap_err();
     assert!(err.contains("share k and activation blocks"), "{err}");
+}
+
+/// AMX is offered exactly where the CPU advertises it (with the AVX-512 VNNI it builds on):
+/// the tile permission was asked of Linux and granted, so a machine with AMX runs its tests.
+#[test]
+fn amx_is_offered_wherever_the_cpu_advertises_it() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let flags: Vec<&str> = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let has = |f: &str| flags.contains(&f);
+    let advertised = [
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512_vnni",
+        "amx_tile",
+        "amx_int8",
+    ]
+    .iter()
+    .all(|f| has(f));
+    assert_eq!(
+        Isa::available().contains(&Isa::Amx),
+        advertised,
+        "flags: amx_tile={} amx_int8={}",
+        has("amx_tile"),
+        has("amx_int8")
+    );
 }

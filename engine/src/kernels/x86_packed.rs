@@ -29,7 +29,7 @@ unsafe fn bcast16(p: *const i16) -> __m512i {
 /// 9 GB/s on one core; with this, 14 GB/s (Q4_K: 12.7 -> 20 GB/s). Into L1 (T0) it was
 /// slower still. Prefetches never fault, so the address may lie past the matrix.
 #[inline(always)]
-unsafe fn prefetch_ahead(rec: *const u8, len: usize) {
+pub(super) unsafe fn prefetch_ahead(rec: *const u8, len: usize) {
     const AHEAD: usize = 16;
     let next = rec.wrapping_add(AHEAD * len);
     for line in (0..len).step_by(64) {
@@ -131,32 +131,48 @@ pub unsafe fn q4k(
                 );
             }
         }
-        let d = f16s(rec);
-        let dmin = f16s(rec.add(32));
-        // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
-        // activations' 32-value sums.
-        let mins: [__m512i; 4] = std::array::from_fn(|p| {
-            pair16(
-                bytes_u(rec.add(192 + 32 * p)),
-                bytes_u(rec.add(208 + 32 * p)),
-            )
-        });
-        for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
-            let mut m = _mm512_setzero_si512();
-            for (p, mins) in mins.iter().enumerate() {
-                m = _mm512_dpwssd_epi32(m, *mins, bcast16(a.psums.as_ptr().add(2 * p)));
-            }
-            let is = _mm512_cvtepi32_ps(_mm512_loadu_si512(s.as_ptr().cast()));
-            // combine_q4k: ad * (d * isum - dmin * msum)
-            let v = _mm512_mul_ps(
-                _mm512_set1_ps(a.d),
-                _mm512_sub_ps(
-                    _mm512_mul_ps(d, is),
-                    _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(m)),
-                ),
-            );
-            add_f(o, v);
+        q4k_combine(rec, tile, isum, acc);
+    }
+}
+
+/// Q4_K's float step for one record: each tile token's exact `isum` and the sub-block mins ×
+/// the activations' 32-value sums, combined as `combine_q4k` and added to `acc`.
+///
+/// # Safety
+/// See the module; `rec` points to a whole Q4_K record, and `tile`, `isum` and `acc` have one
+/// entry per token.
+#[inline(always)]
+pub(super) unsafe fn q4k_combine(
+    rec: *const u8,
+    tile: &[BlockQ8K],
+    isum: &[[i32; 16]],
+    acc: &mut [[f32; 16]],
+) {
+    let d = f16s(rec);
+    let dmin = f16s(rec.add(32));
+    // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
+    // activations' 32-value sums.
+    let mins: [__m512i; 4] = std::array::from_fn(|p| {
+        pair16(
+            bytes_u(rec.add(192 + 32 * p)),
+            bytes_u(rec.add(208 + 32 * p)),
+        )
+    });
+    for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
+        let mut m = _mm512_setzero_si512();
+        for (p, mins) in mins.iter().enumerate() {
+            m = _mm512_dpwssd_epi32(m, *mins, bcast16(a.psums.as_ptr().add(2 * p)));
         }
+        let is = _mm512_cvtepi32_ps(_mm512_loadu_si512(s.as_ptr().cast()));
+        // combine_q4k: ad * (d * isum - dmin * msum)
+        let v = _mm512_mul_ps(
+            _mm512_set1_ps(a.d),
+            _mm512_sub_ps(
+                _mm512_mul_ps(d, is),
+                _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(m)),
+            ),
+        );
+        add_f(o, v);
     }
 }
 
