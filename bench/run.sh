@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Speed and memory of the app's engine beside llama.cpp, in one run on this machine:
-# prefill tokens/s (512-token prompt), decode tokens/s (128 tokens after the 512-token prompt),
-# peak RSS, and the ratios ours / llama.cpp.
+# Speed and memory of the app's engine beside llama.cpp, in one run on this machine: the
+# machine's read bandwidth, prefill tokens/s (512-token prompt), decode tokens/s (128 and 2,048
+# tokens after the 512-token prompt) and its share of the read bandwidth, the time of one
+# batched decode step of B = 1, 2, 4, 8 sequences (llama-batched-bench beside it), peak RSS,
+# and the ratios ours / llama.cpp.
 #
 #   bench/run.sh [THREADS] [MODEL]
 #
@@ -27,4 +29,5 @@ fi
 "$root/reference/build-llama-cpp.sh"
 . "$root/reference/env.sh"
 python3 "$root/bench/compare.py" --threads "$threads" --model "$model" \
-  --ours "$root/target/release/iexec-llm-bench" --llama-bench "$LLAMA_BENCH"
+  --ours "$root/target/release/iexec-llm-bench" --llama-bench "$LLAMA_BENCH" \
+  --llama-batched-bench "$LLAMA_BATCHED_BENCH"

@@ -1,7 +1,8 @@
 //! Our quantized matmul kernels beside candle's (`QMatMul`) on DeepSeek-R1-Distill-Qwen-1.5B's
 //! matrix shapes (Q4_K, Q6_K) and SmolLM2-135M's (Q4_1, Q8_0), for one token (decode) and a
-//! batch of 64 (prefill): milliseconds per call (the fastest of several) for the row kernels,
-//! the interleaved ones (AVX-512 VNNI only) and candle, and candle's time over our best.
+//! batch of 64 (prefill): milliseconds per call (the fastest of several) for the row kernels
+//! (the `IEXEC_LLM_SIMD` path), candle, candle's time over our best, and the interleaved
+//! kernels of every path this CPU has, side by side.
 //!
 //!   cargo bench -p engine --bench kernels [-- THREADS]
 //!
@@ -63,8 +64,8 @@ fn main() {
         .unwrap();
     println!("ours: {isa:?}, {threads} threads; candle 0.11.1 QMatMul (rayon)");
     println!(
-        "{:<28} {:>6} {:>10} {:>10} {:>10} {:>7}",
-        "matrix (rows x k)", "tokens", "rows ms", "packed ms", "candle ms", "ratio"
+        "{:<28} {:>6} {:>10} {:>10} {:>7}  interleaved ms, per path",
+        "matrix (rows x k)", "tokens", "rows ms", "candle ms", "ratio"
     );
     for (name, t, g, rows, k) in [
         (
@@ -113,25 +114,39 @@ fn main() {
         let w = weights(t, rows, k, 7);
         let q = qtensor_from_ggml(g, &w, vec![rows, k], &Device::Cpu).unwrap();
         let mm = QMatMul::from_qtensor(q).unwrap();
-        let packed = Packed::new(&pool, isa, t, &w, rows, k).ok();
-        for tokens in [1usize, 64] {
+        // Every interleaved path this CPU has, side by side in one process.
+        let packed: Vec<(Isa, Packed)> = Isa::available()
+            .into_iter()
+            .filter(|i| i.packs())
+            .filter_map(|i| Packed::new(&pool, i, t, &w, rows, k).ok().map(|p| (i, p)))
+            .collect();
+        for tokens in [1usize, 64, 256] {
             let x: Vec<f32> = (0..tokens * k)
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
                 .collect();
             let xt = Tensor::from_vec(x.clone(), (1, tokens, k), &Device::Cpu).unwrap();
-            let reps = if tokens == 1 { 100 } else { 10 };
+            let reps = if tokens == 1 { 100 } else { 20 };
             let ours = time(
                 || drop(matmul_pool(&pool, isa, t, &w, rows, k, &x).unwrap()),
                 reps,
             );
-            let packed_ms = packed
-                .as_ref()
-                .map(|p| time(|| drop(matmul_packed(&pool, p, &x).unwrap()), reps));
+            let packed_ms: Vec<(Isa, f64)> = packed
+                .iter()
+                .map(|(i, p)| {
+                    (
+                        *i,
+                        time(|| drop(matmul_packed(&pool, p, &x).unwrap()), reps),
+                    )
+                })
+                .collect();
             let theirs = time(|| drop(mm.forward(&xt).unwrap()), reps);
-            let best = packed_ms.unwrap_or(ours);
+            let best = packed_ms.iter().map(|p| p.1).fold(ours, f64::min);
+            let cols: String = packed_ms
+                .iter()
+                .map(|(i, ms)| format!(" {:>6} {ms:>8.3}", i.name()))
+                .collect();
             println!(
-                "{name:<28} {tokens:>6} {ours:>10.3} {:>10} {theirs:>10.3} {:>7.2}",
-                packed_ms.map_or("-".into(), |v| format!("{v:.3}")),
+                "{name:<28} {tokens:>6} {ours:>10.3} {theirs:>10.3} {:>7.2}{cols}",
                 theirs / best
             );
         }

@@ -1,15 +1,23 @@
-//! `iexec-llm-bench MODEL.gguf [--prompt N] [--gen N] [--seed S]`: times the engine the app
-//! uses, without tokenizer or template: a prefill of N prompt tokens, then N generated tokens
-//! one at a time (greedy), and prints one JSON line with tokens/s. Threads: `RAYON_NUM_THREADS`.
-//! Used by `bench/run.sh`, which runs llama.cpp's `llama-bench` beside it.
+//! `iexec-llm-bench MODEL.gguf [--prompt N] [--gen N] [--batch B] [--seed S]`: times the engine
+//! the app uses, without tokenizer or template, and prints one JSON line.
+//!
+//! - `--batch 1` (the default): a prefill of N prompt tokens ([`Model::forward`], the app's
+//!   call), then N generated tokens one at a time (greedy).
+//! - `--batch B`: B sequences, each with its own N-token prompt, prefilled in one
+//!   [`Model::feed`], then N batched decode steps of B tokens each.
+//! - `iexec-llm-bench --bandwidth`: the machine's read bandwidth (best of 5 passes over 1 GiB,
+//!   one pass split among the threads), to set decode speeds against.
+//!
+//! Threads: `RAYON_NUM_THREADS` (and `IEXEC_LLM_THREADS`). Used by `bench/run.sh`, which runs
+//! llama.cpp beside it.
 
 use anyhow::{bail, Context, Result};
-use engine::forward::Model;
+use engine::forward::{Model, Sequence};
 use std::time::Instant;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut n_prompt, mut n_gen, mut seed, mut path) = (512usize, 128usize, 1u64, None);
+    let (mut n_prompt, mut n_gen, mut batch, mut seed, mut path) = (512usize, 128, 1, 1u64, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<u64> {
@@ -19,51 +27,153 @@ fn main() -> Result<()> {
                 .parse()?)
         };
         match a.as_str() {
+            "--bandwidth" => return bandwidth(),
             "--prompt" => n_prompt = num("--prompt")? as usize,
             "--gen" => n_gen = num("--gen")? as usize,
+            "--batch" => batch = num("--batch")? as usize,
             "--seed" => seed = num("--seed")?,
             p if path.is_none() => path = Some(p.to_string()),
             p => bail!("unexpected argument {p:?}"),
         }
     }
-    let path = path.context("usage: iexec-llm-bench MODEL.gguf [--prompt N] [--gen N]")?;
+    let path = path.context(
+        "usage: iexec-llm-bench MODEL.gguf [--prompt N] [--gen N] [--batch B] | --bandwidth",
+    )?;
+    if n_prompt == 0 || batch == 0 {
+        bail!("--prompt and --batch must be at least 1");
+    }
     let t = Instant::now();
     let mut f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
     let g = engine::gguf::read(&mut f)?;
+    let read_per_token = weight_bytes_read_per_token(&g.content);
     let mut model = Model::load(g, &mut f, n_prompt + n_gen + 1)?;
     let load = t.elapsed().as_secs_f64();
     // Prompt tokens: a fixed pseudo-random sequence inside the vocabulary.
     let vocab = model.hparams.n_vocab as u64;
     let mut x = seed;
-    let prompt: Vec<u32> = (0..n_prompt)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 33) % vocab) as u32
-        })
-        .collect();
-    let t = Instant::now();
-    let mut logits = model.forward(&prompt, 0)?;
-    let prefill = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for i in 0..n_gen {
-        let next = logits
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i as u32)
-            .unwrap_or(0);
-        logits = model.forward(&[next], n_prompt + i)?;
-    }
-    let decode = t.elapsed().as_secs_f64();
+    let mut prompt = || -> Vec<u32> {
+        (0..n_prompt)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 33) % vocab) as u32
+            })
+            .collect()
+    };
+    let (prefill, decode) = if batch == 1 {
+        let prompt = prompt();
+        let t = Instant::now();
+        let mut logits = model.forward(&prompt, 0)?;
+        let prefill = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for i in 0..n_gen {
+            logits = model.forward(&[argmax(&logits)], n_prompt + i)?;
+        }
+        (prefill, t.elapsed().as_secs_f64())
+    } else {
+        let prompts: Vec<Vec<u32>> = (0..batch).map(|_| prompt()).collect();
+        let mut seqs = (0..batch)
+            .map(|_| model.sequence())
+            .collect::<Result<Vec<Sequence>, _>>()?;
+        let t = Instant::now();
+        let mut feed: Vec<(&mut Sequence, &[u32])> = seqs
+            .iter_mut()
+            .zip(&prompts)
+            .map(|(s, p)| (s, p.as_slice()))
+            .collect();
+        let mut logits = model.feed(&mut feed)?;
+        drop(feed);
+        let prefill = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..n_gen {
+            let next: Vec<[u32; 1]> = logits.iter().map(|l| [argmax(l)]).collect();
+            let mut feed: Vec<(&mut Sequence, &[u32])> = seqs
+                .iter_mut()
+                .zip(&next)
+                .map(|(s, t)| (s, t.as_slice()))
+                .collect();
+            logits = model.feed(&mut feed)?;
+        }
+        (prefill, t.elapsed().as_secs_f64())
+    };
+    let tokens = (batch * n_gen) as f64;
     println!(
         "{}",
         serde_json::json!({
             "load_seconds": load,
-            "prefill_tokens": n_prompt, "prefill_tokens_per_second": n_prompt as f64 / prefill,
-            "decode_tokens": n_gen, "decode_tokens_per_second": n_gen as f64 / decode,
+            "batch": batch,
+            "prefill_tokens": batch * n_prompt,
+            "prefill_tokens_per_second": (batch * n_prompt) as f64 / prefill,
+            "decode_tokens": batch * n_gen,
+            "decode_tokens_per_second": tokens / decode,
+            "decode_step_seconds": decode / n_gen.max(1) as f64,
+            "weight_bytes_read_per_step": read_per_token,
             "peak_rss_bytes": engine::memory::peak_rss_bytes(),
+        })
+    );
+    Ok(())
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i as u32)
+}
+
+/// Bytes of weights one decode step reads: every tensor but the token embedding, of which it
+/// reads one row (unless the embedding is also the output matrix).
+fn weight_bytes_read_per_token(ct: &candle_core::quantized::gguf_file::Content) -> u64 {
+    let tied = !ct.tensor_infos.contains_key("output.weight");
+    ct.tensor_infos
+        .iter()
+        .filter(|(name, _)| tied || name.as_str() != "token_embd.weight")
+        .map(|(_, t)| {
+            let d = t.ggml_dtype;
+            (t.shape.elem_count() / d.block_size() * d.type_size()) as u64
+        })
+        .sum()
+}
+
+/// Read bandwidth: 1 GiB, touched once, then summed by all threads at once, best of 5.
+fn bandwidth() -> Result<()> {
+    use rayon::prelude::*;
+    const LEN: usize = 1 << 27; // u64s: 1 GiB
+    let data: Vec<u64> = (0..LEN as u64).collect();
+    let threads = rayon::current_num_threads();
+    let chunk = LEN.div_ceil(threads);
+    let mut best = f64::MAX;
+    let mut check = 0u64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let s: u64 = data
+            .par_chunks(chunk)
+            .map(|c| {
+                // Four independent sums, so that the adds keep up with memory.
+                let mut acc = [0u64; 4];
+                for q in c.chunks_exact(4) {
+                    for (a, v) in acc.iter_mut().zip(q) {
+                        *a = a.wrapping_add(*v);
+                    }
+                }
+                acc.iter().fold(0u64, |a, b| a.wrapping_add(*b))
+            })
+            .reduce(|| 0, u64::wrapping_add);
+        best = best.min(t.elapsed().as_secs_f64());
+        check = std::hint::black_box(s);
+    }
+    let want = (LEN as u64).wrapping_mul(LEN as u64 - 1) / 2;
+    if check != want {
+        bail!("bandwidth pass summed {check}, not {want}");
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "threads": threads,
+            "read_bytes": LEN * 8,
+            "read_bytes_per_second": (LEN * 8) as f64 / best,
         })
     );
     Ok(())
