@@ -501,8 +501,12 @@ impl Decoder {
     }
 
     /// Causal attention of the `n` query rows of `spans` (sequence after sequence, starting at
-    /// `starts`) over each sequence's cache of layer `l`. The (sequence, head) pairs are
-    /// shared among the pool's threads, each computed whole in one fixed order.
+    /// `starts`) over each sequence's cache of layer `l`. The query heads that share a KV
+    /// head are computed together, so each key and value is read and widened once for all of
+    /// them; each head's scores, softmax and sum are still its own, in one fixed order, so the
+    /// bits do not depend on how heads are grouped. Tasks are (sequence, KV head, a run of its
+    /// query heads), shared among the pool's threads, the runs as long as the threads' balance
+    /// allows.
     fn attention(
         &self,
         q: &[f32],
@@ -518,50 +522,73 @@ impl Decoder {
         let scale = 1.0 / (hd as f32).sqrt();
         let base = l * self.context * kvd;
         let isa = self.isa;
-        let head = |(s, h): (usize, usize)| -> Vec<f32> {
+        // (sequence, KV head, first query head of the run, one past its last)
+        let task = |&(s, kvh, h0, h1): &(usize, usize, usize, usize)| -> Vec<f32> {
             let (span, start) = (&spans[s], starts[s]);
             let (kc, vc, pos) = (&span.cache.k, &span.cache.v, span.pos);
-            let kvh = h / group;
-            // Position j's key (or value) for this head, read in place from the f16 cache.
-            fn at(c: &[f16], o: usize, hd: usize) -> &[f16] {
-                &c[o..o + hd]
-            }
-            let off = |j: usize| base + j * kvd + kvh * hd;
+            let g = h1 - h0;
+            // This KV head's keys (values) from position 0, one every kvd values.
+            let (ks, vs) = (&kc[base + kvh * hd..], &vc[base + kvh * hd..]);
             let m = span.tokens.len();
-            let mut out = vec![0f32; m * hd];
-            let mut scores = Vec::with_capacity(pos + m);
+            let mut out = vec![0f32; m * g * hd];
+            let mut scores = Vec::with_capacity(g * (pos + m));
             for i in 0..m {
                 let r = start + i;
-                let qv = &q[r * e + h * hd..r * e + (h + 1) * hd];
+                // The run's query rows lie side by side in q.
+                let qs = &q[r * e + h0 * hd..r * e + h1 * hd];
+                let len = pos + i + 1;
                 scores.clear();
-                scores.extend(
-                    (0..=pos + i).map(|j| kernels::dot_f16(isa, qv, at(kc, off(j), hd)) * scale),
-                );
-                let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
+                scores.resize(g * len, 0f32);
+                kernels::scores_f16(isa, qs, hd, ks, kvd, len, scale, &mut scores);
+                // Each head's softmax, the weights divided by their sum in place.
+                for row in scores.chunks_exact_mut(len) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+                    let mut sum = 0f32;
+                    for s in row.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    row.iter_mut().for_each(|s| *s /= sum);
                 }
-                let o = &mut out[i * hd..(i + 1) * hd];
-                for (j, w) in scores.iter().enumerate() {
-                    kernels::axpy_f16(isa, w / sum, at(vc, off(j), hd), o);
-                }
+                let o = &mut out[i * g * hd..(i + 1) * g * hd];
+                kernels::weighted_sum_f16(isa, &scores, hd, vs, kvd, len, o);
             }
             out
         };
-        let pairs: Vec<(usize, usize)> = (0..spans.len())
-            .flat_map(|s| (0..self.n_head).map(move |h| (s, h)))
+        // The run length: the divisor of the group size whose tasks finish soonest when
+        // shared among the threads (in units of one head's work), the longest on a tie.
+        let whole = spans.len() * self.n_head_kv;
+        let threads = self.pool.current_num_threads().max(1);
+        let run = (1..=group)
+            .filter(|d| group.is_multiple_of(*d))
+            .min_by_key(|&d| {
+                (
+                    (whole * (group / d)).div_ceil(threads) * d,
+                    std::cmp::Reverse(d),
+                )
+            })
+            .unwrap_or(1);
+        let tasks: Vec<(usize, usize, usize, usize)> = (0..spans.len())
+            .flat_map(|s| {
+                (0..self.n_head_kv).flat_map(move |kvh| {
+                    (0..group).step_by(run).map(move |g0| {
+                        (
+                            s,
+                            kvh,
+                            kvh * group + g0,
+                            kvh * group + (g0 + run).min(group),
+                        )
+                    })
+                })
+            })
             .collect();
-        let heads: Vec<Vec<f32>> = self
-            .pool
-            .install(|| pairs.par_iter().copied().map(head).collect());
+        let outs: Vec<Vec<f32>> = self.pool.install(|| tasks.par_iter().map(task).collect());
         let mut attn = vec![0f32; n * e];
-        for (&(s, h), out) in pairs.iter().zip(&heads) {
+        for (&(s, _, h0, h1), out) in tasks.iter().zip(&outs) {
+            let w = (h1 - h0) * hd;
             for i in 0..spans[s].tokens.len() {
                 let r = starts[s] + i;
-                attn[r * e + h * hd..r * e + (h + 1) * hd]
-                    .copy_from_slice(&out[i * hd..(i + 1) * hd]);
+                attn[r * e + h0 * hd..r * e + h1 * hd].copy_from_slice(&out[i * w..(i + 1) * w]);
             }
         }
         attn

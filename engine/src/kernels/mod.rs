@@ -402,5 +402,196 @@ pub fn axpy_f16(isa: Isa, w: f32, v: &[f16], out: &mut [f32]) {
     }
 }
 
+/// Attention scores of the query heads that share one KV head, over `len` cached keys:
+/// `scores[r * len + j] = dot_f16(q_r, k_j) * scale`, where `q_r` is row `r` of `q` (rows of
+/// `hd` values, side by side) and `k_j = k[j * stride..j * stride + hd]`. Each score has the
+/// bits of [`dot_f16`] times `scale`; each key is loaded and widened once for all the rows.
+///
+/// # Panics
+/// If the slices are shorter than the shapes say.
+#[allow(clippy::too_many_arguments)]
+pub fn scores_f16(
+    isa: Isa,
+    q: &[f32],
+    hd: usize,
+    k: &[f16],
+    stride: usize,
+    len: usize,
+    scale: f32,
+    scores: &mut [f32],
+) {
+    let g = q.len() / hd;
+    assert!(
+        hd > 0 && q.len() == g * hd && scores.len() >= g * len,
+        "scores_f16: shapes"
+    );
+    if len == 0 {
+        return;
+    }
+    assert!(k.len() >= (len - 1) * stride + hd, "scores_f16: keys");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`; the asserts above bound every access.
+        Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx => unsafe {
+            for (r0, q) in q.chunks(8 * hd).enumerate() {
+                let s = &mut scores[8 * r0 * len..];
+                match q.len() / hd {
+                    1 => scores_avx2::<1>(q, hd, k, stride, len, scale, s),
+                    2 => scores_avx2::<2>(q, hd, k, stride, len, scale, s),
+                    3 => scores_avx2::<3>(q, hd, k, stride, len, scale, s),
+                    4 => scores_avx2::<4>(q, hd, k, stride, len, scale, s),
+                    5 => scores_avx2::<5>(q, hd, k, stride, len, scale, s),
+                    6 => scores_avx2::<6>(q, hd, k, stride, len, scale, s),
+                    7 => scores_avx2::<7>(q, hd, k, stride, len, scale, s),
+                    _ => scores_avx2::<8>(q, hd, k, stride, len, scale, s),
+                }
+            }
+        },
+        _ => {
+            for (r, q) in q.chunks_exact(hd).enumerate() {
+                for j in 0..len {
+                    scores[r * len + j] = dot_f16_lanes(q, &k[j * stride..j * stride + hd]) * scale;
+                }
+            }
+        }
+    }
+}
+
+/// `G` rows of [`scores_f16`], each with its own accumulator register, as [`dot_f16_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scores_avx2<const G: usize>(
+    q: &[f32],
+    hd: usize,
+    k: &[f16],
+    stride: usize,
+    len: usize,
+    scale: f32,
+    scores: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let n8 = hd / 8 * 8;
+    for j in 0..len {
+        let kj = k.as_ptr().add(j * stride);
+        let mut acc = [_mm256_setzero_ps(); G];
+        for i in (0..n8).step_by(8) {
+            let y = _mm256_cvtph_ps(_mm_loadu_si128(kj.add(i).cast()));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_ps(q.as_ptr().add(r * hd + i));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, y));
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let mut l = [0f32; 8];
+            _mm256_storeu_ps(l.as_mut_ptr(), *acc);
+            let mut s = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+            for i in n8..hd {
+                s += *q.get_unchecked(r * hd + i) * (*kj.add(i)).to_f32();
+            }
+            *scores.get_unchecked_mut(r * len + j) = s * scale;
+        }
+    }
+}
+
+/// The attention sums of the query heads that share one KV head: for each row `r` of `out`
+/// (rows of `hd` values, side by side) and each `j < len` in order, `out_r += w[r * len + j] ·
+/// v_j`, with `v_j = v[j * stride..j * stride + hd]`: the bits of [`axpy_f16`] called
+/// position after position. Each value is loaded and widened once for all the rows.
+///
+/// # Panics
+/// If the slices are shorter than the shapes say.
+pub fn weighted_sum_f16(
+    isa: Isa,
+    w: &[f32],
+    hd: usize,
+    v: &[f16],
+    stride: usize,
+    len: usize,
+    out: &mut [f32],
+) {
+    let g = out.len() / hd.max(1);
+    assert!(
+        hd > 0 && out.len() == g * hd && w.len() >= g * len,
+        "weighted_sum_f16: shapes"
+    );
+    if len == 0 {
+        return;
+    }
+    assert!(
+        v.len() >= (len - 1) * stride + hd,
+        "weighted_sum_f16: values"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `dot_f16`; the asserts above bound every access.
+        Isa::Avx2 | Isa::Avx512Vnni | Isa::Amx => unsafe {
+            for (r0, o) in out.chunks_mut(8 * hd).enumerate() {
+                let w = &w[8 * r0 * len..];
+                match o.len() / hd {
+                    1 => weighted_sum_avx2::<1>(w, hd, v, stride, len, o),
+                    2 => weighted_sum_avx2::<2>(w, hd, v, stride, len, o),
+                    3 => weighted_sum_avx2::<3>(w, hd, v, stride, len, o),
+                    4 => weighted_sum_avx2::<4>(w, hd, v, stride, len, o),
+                    5 => weighted_sum_avx2::<5>(w, hd, v, stride, len, o),
+                    6 => weighted_sum_avx2::<6>(w, hd, v, stride, len, o),
+                    7 => weighted_sum_avx2::<7>(w, hd, v, stride, len, o),
+                    _ => weighted_sum_avx2::<8>(w, hd, v, stride, len, o),
+                }
+            }
+        },
+        _ => {
+            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+                for j in 0..len {
+                    axpy_f16(
+                        Isa::Scalar,
+                        w[r * len + j],
+                        &v[j * stride..j * stride + hd],
+                        o,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `G` rows of [`weighted_sum_f16`], 8 values of each at a time in registers: every output
+/// register takes its adds in position order, as [`axpy_f16_avx2`] does position after
+/// position.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn weighted_sum_avx2<const G: usize>(
+    w: &[f32],
+    hd: usize,
+    v: &[f16],
+    stride: usize,
+    len: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let n8 = hd / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let mut acc: [__m256; G] =
+            std::array::from_fn(|r| _mm256_loadu_ps(out.as_ptr().add(r * hd + i)));
+        for j in 0..len {
+            let y = _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(j * stride + i).cast()));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let wr = _mm256_set1_ps(*w.get_unchecked(r * len + j));
+                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(wr, y));
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(r * hd + i), *acc);
+        }
+    }
+    for r in 0..G {
+        for i in n8..hd {
+            for j in 0..len {
+                out[r * hd + i] += w[r * len + j] * v[j * stride + i].to_f32();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

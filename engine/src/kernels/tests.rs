@@ -316,6 +316,59 @@ fn the_attention_kernels_have_the_same_bits_on_every_path() {
     }
 }
 
+/// The grouped attention kernels (the query heads of one KV head over a strided cache) give
+/// each score the bits of `dot_f16` times the scale, and each sum the bits of `axpy_f16`
+/// called position after position, on every path: group sizes on both sides of the 8 rows
+/// one pass holds, head sizes with a tail, one position and many.
+#[test]
+fn grouped_attention_kernels_give_the_one_row_bits() {
+    let mut rng = Rng(8);
+    for hd in [8, 13, 64, 128] {
+        for g in [1, 2, 3, 6, 7, 8, 9, 17] {
+            for len in [1, 5, 70] {
+                let stride = 3 * hd + 5;
+                let q = acts(&mut rng, g * hd, 3.0);
+                let kv: Vec<half::f16> = acts(&mut rng, (len - 1) * stride + hd, 3.0)
+                    .into_iter()
+                    .map(half::f16::from_f32)
+                    .collect();
+                let w: Vec<f32> = (0..g * len).map(|_| rng.f32()).collect();
+                let out0 = acts(&mut rng, g * hd, 1.0);
+                let scale = 0.125f32;
+                let at = |j: usize| &kv[j * stride..j * stride + hd];
+                for isa in Isa::available() {
+                    let mut scores = vec![f32::NAN; g * len];
+                    scores_f16(isa, &q, hd, &kv, stride, len, scale, &mut scores);
+                    let mut out = out0.clone();
+                    weighted_sum_f16(isa, &w, hd, &kv, stride, len, &mut out);
+                    for r in 0..g {
+                        let qr = &q[r * hd..(r + 1) * hd];
+                        for j in 0..len {
+                            let want = dot_f16(Isa::Scalar, qr, at(j)) * scale;
+                            assert_eq!(
+                                scores[r * len + j].to_bits(),
+                                want.to_bits(),
+                                "{isa:?} hd={hd} g={g} len={len} score {r},{j}"
+                            );
+                        }
+                        let mut want = out0[r * hd..(r + 1) * hd].to_vec();
+                        for j in 0..len {
+                            axpy_f16(Isa::Scalar, w[r * len + j], at(j), &mut want);
+                        }
+                        let got = &out[r * hd..(r + 1) * hd];
+                        assert!(
+                            got.iter()
+                                .zip(&want)
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{isa:?} hd={hd} g={g} len={len} row {r}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn word_unpacked_q4k_scales_equal_the_byte_rule() {
