@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 
-def run(cmd, env=None):
-    """Run cmd, return (stdout, peak RSS in bytes)."""
+def run(cmd, env=None, wall=None):
+    """Run cmd, return (stdout, peak RSS in bytes); its wall time is appended to `wall`."""
+    t = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out = p.stdout.read()
     err = p.stderr.read()
@@ -19,6 +21,8 @@ def run(cmd, env=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({p.returncode}):\n{err.decode(errors='replace')[-2000:]}")
+    if wall is not None:
+        wall.append(time.monotonic() - t)
     return out.decode(), usage.ru_maxrss * 1024
 
 
@@ -62,6 +66,17 @@ def main():
                               ["-p", "0", "-n", str(a.long_gen), "-d", str(a.prompt)], reps=1)
     ref_rss = max(rss_pp, rss_tg)
 
+    # Cold start: process start to the first generated token after a --prompt-token prompt,
+    # the model file in the page cache (both engines have just read it). Ours hashes the file
+    # first, as the app does; llama.cpp hashes nothing. Best of 3 wall times each.
+    ours_cold, ref_cold = [], []
+    for _ in range(3):
+        run([a.ours, a.model, "--prompt", str(a.prompt), "--gen", "0", "--hash"], env,
+            ours_cold)
+        run([a.llama_bench, "-m", a.model, "-t", str(a.threads), "-r", "1", "--no-warmup",
+             "-p", str(a.prompt), "-n", "0", "-o", "json"], None, ref_cold)
+    cold, _ = ours(a, env, a.model, "--prompt", str(a.prompt), "--gen", "0", "--hash")
+
     # Batched decode: the time of one step of B sequences, ours and llama-batched-bench's,
     # each after a prompt of --batch-prompt tokens per sequence.
     batches = [int(b) for b in a.batches.split(",")]
@@ -94,6 +109,10 @@ def main():
     for b in batches[1:]:
         rows.append((f"  step B={b} / step B={batches[0]}", our_steps[b] / our_steps[batches[0]],
                      ref_steps[b] / ref_steps[batches[0]]))
+    rows.append((f"cold start s (to 1st token, {a.prompt} prompt)", min(ours_cold),
+                 min(ref_cold)))
+    rows.append(("  of which ours: hash s", cold["hash_seconds"], None))
+    rows.append(("  of which ours: load s", cold["load_seconds"], None))
     rows.append(("peak RSS (MB)", ours_rss / 1e6, ref_rss / 1e6))
     print(f"model: {a.model}\nthreads: {a.threads}")
     print(f"weights read per decode step: {step_bytes / 1e6:.1f} MB")

@@ -2,8 +2,11 @@
 # Speed and memory of the app's engine beside llama.cpp, in one run on this machine: the
 # machine's read bandwidth, prefill tokens/s (512-token prompt), decode tokens/s (128 and 2,048
 # tokens after the 512-token prompt) and its share of the read bandwidth, the time of one
-# batched decode step of B = 1, 2, 4, 8 sequences (llama-batched-bench beside it), peak RSS,
-# and the ratios ours / llama.cpp.
+# batched decode step of B = 1, 2, 4, 8 sequences (llama-batched-bench beside it), cold start
+# (process start to first token, our hash of the file included), peak RSS, and the ratios
+# ours / llama.cpp; then each engine's perplexity and KL divergence from an exact float64
+# forward pass on the first ACCURACY_TOKENS (default 512) tokens of Debian's GPL-3 text
+# (bench/accuracy.py).
 #
 #   bench/run.sh [THREADS] [MODEL]
 #
@@ -31,3 +34,5 @@ fi
 python3 "$root/bench/compare.py" --threads "$threads" --model "$model" \
   --ours "$root/target/release/iexec-llm-bench" --llama-bench "$LLAMA_BENCH" \
   --llama-batched-bench "$LLAMA_BATCHED_BENCH"
+"$REF_PYTHON" "$root/bench/accuracy.py" --threads "$threads" --model "$model" \
+  --ours "$root/target/release/iexec-llm-bench" --tokens "${ACCURACY_TOKENS:-512}"

@@ -7,6 +7,11 @@
 //!   [`Model::feed`], then N batched decode steps of B tokens each.
 //! - `iexec-llm-bench --bandwidth`: the machine's read bandwidth (best of 5 passes over 1 GiB,
 //!   one pass split among the threads), to set decode speeds against.
+//! - `--hash`: the file's sha256 first, as the app does before it parses the model, so that
+//!   `first_token_seconds` (process start to the first generated token) is the app's cold start.
+//! - `--logits-of TOKENS.json OUT.f32`: feeds the token ids one at a time (the decode path)
+//!   and writes the logits after each, little-endian f32, one row of n_vocab per token; used
+//!   by `bench/accuracy.py`.
 //!
 //! Threads: `RAYON_NUM_THREADS` (and `IEXEC_LLM_THREADS`). Used by `bench/run.sh`, which runs
 //! llama.cpp beside it.
@@ -16,8 +21,10 @@ use engine::forward::{Model, Sequence};
 use std::time::Instant;
 
 fn main() -> Result<()> {
+    let started = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut n_prompt, mut n_gen, mut batch, mut seed, mut path) = (512usize, 128, 1, 1u64, None);
+    let (mut hash, mut logits_of) = (false, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<u64> {
@@ -32,6 +39,11 @@ fn main() -> Result<()> {
             "--gen" => n_gen = num("--gen")? as usize,
             "--batch" => batch = num("--batch")? as usize,
             "--seed" => seed = num("--seed")?,
+            "--hash" => hash = true,
+            "--logits-of" => {
+                let mut path = || it.next().context("--logits-of needs TOKENS.json OUT.f32");
+                logits_of = Some((path()?.clone(), path()?.clone()));
+            }
             p if path.is_none() => path = Some(p.to_string()),
             p => bail!("unexpected argument {p:?}"),
         }
@@ -42,8 +54,30 @@ fn main() -> Result<()> {
     if n_prompt == 0 || batch == 0 {
         bail!("--prompt and --batch must be at least 1");
     }
-    let t = Instant::now();
     let mut f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+    let t = Instant::now();
+    let digest = if hash {
+        use sha2::Digest;
+        use std::io::{Read, Seek};
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        f.rewind()?;
+        Some(hex::encode(h.finalize()))
+    } else {
+        None
+    };
+    let hash_seconds = t.elapsed().as_secs_f64();
+    if let Some((tokens, out)) = logits_of {
+        return write_logits(f, &tokens, &out);
+    }
+    let t = Instant::now();
     let g = engine::gguf::read(&mut f)?;
     let read_per_token = weight_bytes_read_per_token(&g.content);
     let mut model = Model::load(g, &mut f, n_prompt + n_gen + 1)?;
@@ -61,11 +95,13 @@ fn main() -> Result<()> {
             })
             .collect()
     };
+    let first_token;
     let (prefill, decode) = if batch == 1 {
         let prompt = prompt();
         let t = Instant::now();
         let mut logits = model.forward(&prompt, 0)?;
         let prefill = t.elapsed().as_secs_f64();
+        first_token = started.elapsed().as_secs_f64();
         let t = Instant::now();
         for i in 0..n_gen {
             logits = model.forward(&[argmax(&logits)], n_prompt + i)?;
@@ -85,6 +121,7 @@ fn main() -> Result<()> {
         let mut logits = model.feed(&mut feed)?;
         drop(feed);
         let prefill = t.elapsed().as_secs_f64();
+        first_token = started.elapsed().as_secs_f64();
         let t = Instant::now();
         for _ in 0..n_gen {
             let next: Vec<[u32; 1]> = logits.iter().map(|l| [argmax(l)]).collect();
@@ -101,7 +138,10 @@ fn main() -> Result<()> {
     println!(
         "{}",
         serde_json::json!({
+            "sha256": digest,
+            "hash_seconds": hash_seconds,
             "load_seconds": load,
+            "first_token_seconds": first_token,
             "batch": batch,
             "prefill_tokens": batch * n_prompt,
             "prefill_tokens_per_second": (batch * n_prompt) as f64 / prefill,
@@ -112,6 +152,31 @@ fn main() -> Result<()> {
             "peak_rss_bytes": engine::memory::peak_rss_bytes(),
         })
     );
+    Ok(())
+}
+
+/// The logits after each of the token ids in the JSON array at `tokens`, fed one at a time.
+fn write_logits(mut f: std::fs::File, tokens: &str, out: &str) -> Result<()> {
+    use std::io::Write;
+    let ids: Vec<u32> = serde_json::from_slice(
+        &std::fs::read(tokens).with_context(|| format!("reading {tokens}"))?,
+    )
+    .with_context(|| format!("{tokens}: expected a JSON array of token ids"))?;
+    if ids.is_empty() {
+        bail!("{tokens} holds no token ids");
+    }
+    let g = engine::gguf::read(&mut f)?;
+    let mut model = Model::load(g, &mut f, ids.len() + 1)?;
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {out}"))?,
+    );
+    for (pos, id) in ids.iter().enumerate() {
+        for x in model.forward(&[*id], pos)? {
+            w.write_all(&x.to_le_bytes())?;
+        }
+    }
+    w.flush()?;
+    println!("{}", serde_json::json!({ "tokens": ids.len(), "out": out }));
     Ok(())
 }
 
