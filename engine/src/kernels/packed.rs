@@ -41,7 +41,6 @@ const TILE: usize = 32;
 /// Groups of rows per task handed to the pool (fixed, so bits never depend on the pool).
 const GROUPS_PER_TASK: usize = 2;
 
-#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Line([u8; 64]);
 
@@ -51,7 +50,23 @@ pub struct Packed {
     t: WType,
     rows: usize,
     k: usize,
-    data: Vec<Line>,
+    /// The records, in anonymous memory asked for in 2 MiB pages ([`huge_zeroed`]).
+    data: memmap2::MmapMut,
+}
+
+/// `len` zeroed bytes of anonymous memory, page-aligned, with the kernel asked to back them
+/// with transparent huge pages (`MADV_HUGEPAGE`, before the first write): a decode step
+/// streams every packed weight once, and in 4 KiB pages that is a TLB miss every 4 KiB.
+/// Where the kernel gives none (THP off), the memory is plain pages, with the same bytes.
+fn huge_zeroed(len: usize) -> Result<memmap2::MmapMut, String> {
+    let map = memmap2::MmapMut::map_anon(len.max(1))
+        .map_err(|e| format!("cannot allocate {len} bytes for a packed matrix: {e}"))?;
+    #[cfg(target_os = "linux")]
+    {
+        // Only a hint; an error (an old kernel, THP compiled out) leaves plain pages.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    Ok(map)
 }
 
 /// Bytes of one record.
@@ -156,7 +171,15 @@ impl Packed {
         let (nb, bb, rb) = (k / t.block_len(), t.block_bytes(), record_bytes(t));
         let groups = rows.div_ceil(GROUP);
         let lines_per_group = (nb * rb).div_ceil(64);
-        let mut data = vec![Line([0; 64]); groups * lines_per_group];
+        let mut map = huge_zeroed(groups * lines_per_group * 64)?;
+        // SAFETY: the map is page-aligned (more than Line's 64), zero-filled, at least this
+        // many Lines long, and only reached through this slice until it is moved below.
+        let data = unsafe {
+            std::slice::from_raw_parts_mut(
+                map.as_mut_ptr().cast::<Line>(),
+                groups * lines_per_group,
+            )
+        };
         for (slice, lines) in data.chunks_mut(lines_per_group * SLICE_GROUPS).enumerate() {
             let g0 = slice * SLICE_GROUPS;
             pool.install(|| {
@@ -189,7 +212,7 @@ impl Packed {
             t,
             rows,
             k,
-            data,
+            data: map,
         })
     }
 
