@@ -167,7 +167,7 @@ pub unsafe fn q4k(
                 _mm512_store_si512(hi.cast(), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
             }
         }
-        let scales: [__m512i; 8] = std::array::from_fn(|j| {
+        let scales: [__m512i; 8] = simd_array!(_mm512_setzero_si512(); 8, |j| {
             _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(64 + 16 * j).cast()))
         });
         let (bt, ct) = (

@@ -152,7 +152,7 @@ pub(super) unsafe fn q4k_combine(
     let dmin = f16s(rec.add(32));
     // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
     // activations' 32-value sums.
-    let mins: [__m512i; 4] = std::array::from_fn(|p| {
+    let mins: [__m512i; 4] = simd_array!(_mm512_setzero_si512(); 4, |p| {
         pair16(
             bytes_u(rec.add(192 + 32 * p)),
             bytes_u(rec.add(208 + 32 * p)),
@@ -243,7 +243,7 @@ pub unsafe fn q6k(
         }
         let d = f16s(rec);
         // Scales as (i16, i16) pairs per lane, for the offset's 16-bit dot products.
-        let pairs: [__m512i; 8] = std::array::from_fn(|p| {
+        let pairs: [__m512i; 8] = simd_array!(_mm512_setzero_si512(); 8, |p| {
             pair16(bytes_i(rec.add(32 + 32 * p)), bytes_i(rec.add(48 + 32 * p)))
         });
         for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {

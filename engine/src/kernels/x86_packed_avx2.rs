@@ -129,7 +129,7 @@ pub unsafe fn q4k(
                 for part in 0..2 {
                     // Sub-block 2c (low nibbles) or 2c + 1 (high nibbles).
                     let sc = twice16(bytes_u(rec.add(64 + 16 * (2 * c + part) + o)));
-                    let w: [__m256i; 8] = std::array::from_fn(|q| {
+                    let w: [__m256i; 8] = simd_array!(_mm256_setzero_si256(); 8, |q| {
                         let v = ld(rec.add(320 + 64 * (8 * c + q) + 32 * h));
                         let v = if part == 0 {
                             v
@@ -152,7 +152,7 @@ pub unsafe fn q4k(
             let dmin = f16s(rec.add(32 + 2 * o));
             // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
             // activations' 32-value sums.
-            let mins: [__m256i; 4] = std::array::from_fn(|p| {
+            let mins: [__m256i; 4] = simd_array!(_mm256_setzero_si256(); 4, |p| {
                 pair16(
                     bytes_u(rec.add(192 + 32 * p + o)),
                     bytes_u(rec.add(208 + 32 * p + o)),
@@ -214,7 +214,7 @@ pub unsafe fn q6k(
                         let sb = 8 * half + 2 * kk + 4 * high + g % 2;
                         let sc = twice16(bytes_i(rec.add(32 + 16 * sb + o)));
                         let shift = _mm_cvtsi32_si128((2 * kk + 4 * high) as i32);
-                        let w: [__m256i; 4] = std::array::from_fn(|i| {
+                        let w: [__m256i; 4] = simd_array!(_mm256_setzero_si256(); 4, |i| {
                             let l = ld(rec.add(288 + 64 * (16 * half + 8 * kk + i0 + i) + 32 * h));
                             let hb = ld(rec.add(2336 + 64 * (8 * half + i0 + i) + 32 * h));
                             let l = if high == 0 {
@@ -248,7 +248,7 @@ pub unsafe fn q6k(
             }
             let d = f16s(rec.add(2 * o));
             // Scales as (i16, i16) pairs per lane, for the offset's 16-bit dot products.
-            let pairs: [__m256i; 8] = std::array::from_fn(|p| {
+            let pairs: [__m256i; 8] = simd_array!(_mm256_setzero_si256(); 8, |p| {
                 pair16(
                     bytes_i(rec.add(32 + 32 * p + o)),
                     bytes_i(rec.add(48 + 32 * p + o)),
@@ -303,12 +303,12 @@ pub unsafe fn q32(
             // w[i] holds values 4i..4i+4 of each row (Q8_0: signed, the record's 128 taken
             // off again).
             let w: [__m256i; 8] = match t {
-                WType::Q8_0 => std::array::from_fn(|i| {
+                WType::Q8_0 => simd_array!(_mm256_setzero_si256(); 8, |i| {
                     _mm256_xor_si256(ld(rec.add(32 + 64 * i + 32 * h)), _mm256_set1_epi8(-128))
                 }),
                 _ => {
                     let qs = if t == WType::Q4_1 { 64 } else { 32 };
-                    std::array::from_fn(|i| {
+                    simd_array!(_mm256_setzero_si256(); 8, |i| {
                         let v = ld(rec.add(qs + 64 * (i % 4) + 32 * h));
                         let v = if i < 4 { v } else { _mm256_srli_epi16(v, 4) };
                         _mm256_and_si256(v, m4)
