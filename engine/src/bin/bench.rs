@@ -202,29 +202,36 @@ fn weight_bytes_read_per_token(ct: &candle_core::quantized::gguf_file::Content) 
         .sum()
 }
 
-/// Read bandwidth: 1 GiB, touched once, then summed by all threads at once, best of 5.
+/// Read bandwidth: 1 GiB, touched once, then summed by all threads at once, best of 5. The
+/// buffer is read the way the packed weights are: anonymous memory advised `MADV_HUGEPAGE`,
+/// with the widest loads the CPU has (AVX-512, else AVX2, chosen at run time). A plain loop
+/// over 4 KiB pages reads ~40% below what one core of an Intel Xeon delivers (9.8 against
+/// 16.4 GB/s), which would overstate every engine's share of it.
 fn bandwidth() -> Result<()> {
     use rayon::prelude::*;
     const LEN: usize = 1 << 27; // u64s: 1 GiB
-    let data: Vec<u64> = (0..LEN as u64).collect();
+    let mut map = memmap2::MmapMut::map_anon(LEN * 8).context("cannot map 1 GiB")?;
+    #[cfg(target_os = "linux")]
+    {
+        // Only a hint, as for the packed weights.
+        let _ = map.advise(memmap2::Advice::HugePage);
+    }
+    // SAFETY: the map is LEN * 8 bytes, page-aligned, zeroed, and any bits are a valid u64.
+    let data: &mut [u64] = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().cast(), LEN) };
+    data.par_iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = i as u64);
+    let data: &[u64] = data;
     let threads = rayon::current_num_threads();
-    let chunk = LEN.div_ceil(threads);
+    // Whole 64-byte lines per thread, so that the SIMD sums need no tail.
+    let chunk = LEN.div_ceil(threads).next_multiple_of(32);
     let mut best = f64::MAX;
     let mut check = 0u64;
     for _ in 0..5 {
         let t = Instant::now();
         let s: u64 = data
             .par_chunks(chunk)
-            .map(|c| {
-                // Four independent sums, so that the adds keep up with memory.
-                let mut acc = [0u64; 4];
-                for q in c.chunks_exact(4) {
-                    for (a, v) in acc.iter_mut().zip(q) {
-                        *a = a.wrapping_add(*v);
-                    }
-                }
-                acc.iter().fold(0u64, |a, b| a.wrapping_add(*b))
-            })
+            .map(sum_u64)
             .reduce(|| 0, u64::wrapping_add);
         best = best.min(t.elapsed().as_secs_f64());
         check = std::hint::black_box(s);
@@ -242,4 +249,78 @@ fn bandwidth() -> Result<()> {
         })
     );
     Ok(())
+}
+
+/// Wrapping sum of `c`, with the widest loads this CPU has.
+fn sum_u64(c: &[u64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked above.
+            return unsafe { sum_avx512(c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked above.
+            return unsafe { sum_avx2(c) };
+        }
+    }
+    sum_plain(c)
+}
+
+fn sum_plain(c: &[u64]) -> u64 {
+    // Four independent sums, so that the adds keep up with memory.
+    let mut acc = [0u64; 4];
+    let mut q = c.chunks_exact(4);
+    for q in &mut q {
+        for (a, v) in acc.iter_mut().zip(q) {
+            *a = a.wrapping_add(*v);
+        }
+    }
+    let tail = q.remainder().iter().fold(0u64, |a, b| a.wrapping_add(*b));
+    acc.iter().fold(tail, |a, b| a.wrapping_add(*b))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_avx512(c: &[u64]) -> u64 {
+    use std::arch::x86_64::*;
+    let lines = c.chunks_exact(32);
+    let tail = sum_plain(lines.remainder());
+    let mut acc = [_mm512_setzero_si512(); 4];
+    for l in lines {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: l holds 32 u64s; lane group j is 8 of them.
+            let v = unsafe { _mm512_loadu_si512(l.as_ptr().add(8 * j).cast()) };
+            *a = _mm512_add_epi64(*a, v);
+        }
+    }
+    let s = _mm512_add_epi64(
+        _mm512_add_epi64(acc[0], acc[1]),
+        _mm512_add_epi64(acc[2], acc[3]),
+    );
+    tail.wrapping_add(_mm512_reduce_add_epi64(s) as u64)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_avx2(c: &[u64]) -> u64 {
+    use std::arch::x86_64::*;
+    let lines = c.chunks_exact(16);
+    let tail = sum_plain(lines.remainder());
+    let mut acc = [_mm256_setzero_si256(); 4];
+    for l in lines {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: l holds 16 u64s; lane group j is 4 of them.
+            let v = unsafe { _mm256_loadu_si256(l.as_ptr().add(4 * j).cast()) };
+            *a = _mm256_add_epi64(*a, v);
+        }
+    }
+    let mut out = [0u64; 4];
+    let s = _mm256_add_epi64(
+        _mm256_add_epi64(acc[0], acc[1]),
+        _mm256_add_epi64(acc[2], acc[3]),
+    );
+    // SAFETY: out is 32 bytes.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), s) };
+    out.iter().fold(tail, |a, b| a.wrapping_add(*b))
 }
