@@ -75,6 +75,8 @@ pub struct Decoder {
     head_dim: usize,
     eps: f32,
     embd: QMat,
+    /// The embedding is the output matrix (and is looked up in its packed copy, if any).
+    tied: bool,
     output: QMat,
     output_norm: Vec<f32>,
     layers: Vec<Layer>,
@@ -256,8 +258,9 @@ impl Decoder {
             .map(|i| ts.layer(i, hp.arch))
             .collect::<Result<Vec<_>, _>>()?;
         let embd = ts.mat("token_embd.weight")?;
-        // Tied embeddings: the output matrix is the embedding's tensor, left mapped (the row
-        // kernels read it) so that it is held once for both uses.
+        // Tied embeddings: the output matrix is the embedding's tensor. It is packed like any
+        // other matrix (every decode step reads all of it), and the embedding lookup then reads
+        // its rows back out of the packed copy, so the weights are held once.
         let tied = !ct.tensor_infos.contains_key("output.weight");
         let mut output = ts.mat(if tied {
             "token_embd.weight"
@@ -284,7 +287,7 @@ impl Decoder {
                         &mut l.down,
                     ]
                 })
-                .chain((!tied).then_some(&mut output));
+                .chain([&mut output]);
             for m in mats {
                 pack(&map, &pool, isa, m)?;
             }
@@ -298,6 +301,7 @@ impl Decoder {
             eps,
             output_norm,
             embd,
+            tied,
             output,
             layers,
             cache: KvCache::default(),
@@ -450,11 +454,13 @@ impl Decoder {
         let mut x = Vec::with_capacity(n * e);
         let erb = self.embd.row_bytes();
         for &t in spans.iter().flat_map(|s| s.tokens) {
+            let packed = match &self.output.packed {
+                Some(p) if self.tied => p.row(t as usize),
+                _ => None,
+            };
             let off = self.embd.off + t as usize * erb;
-            x.extend(kernels::scalar::dequantize(
-                self.embd.t,
-                &self.map[off..off + erb],
-            ));
+            let row = packed.as_deref().unwrap_or(&self.map[off..off + erb]);
+            x.extend(kernels::scalar::dequantize(self.embd.t, row));
         }
         for l in 0..self.layers.len() {
             let layer = &self.layers[l];

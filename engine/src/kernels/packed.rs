@@ -124,6 +124,57 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
     }
 }
 
+/// Reads row `i`'s GGUF block back out of a record: the inverse of [`pack_block`], byte for
+/// byte (Q4_K's twelve bytes of 6-bit scales and mins are packed again the way GGUF packs them,
+/// which uses all 96 bits, so every block comes back as it was).
+fn unpack_block(t: WType, rec: &[u8], i: usize, b: &mut [u8]) {
+    let dwords = |rec: &[u8], base: usize, dst: &mut [u8], xor: u8| {
+        for (d, q) in dst.chunks_exact_mut(4).enumerate() {
+            for (e, v) in q.iter_mut().enumerate() {
+                *v = rec[base + 64 * d + 4 * i + e] ^ xor;
+            }
+        }
+    };
+    match t {
+        WType::Q4K => {
+            b[0..2].copy_from_slice(&rec[2 * i..2 * i + 2]);
+            b[2..4].copy_from_slice(&rec[32 + 2 * i..32 + 2 * i + 2]);
+            let (sc, m) = (
+                |j: usize| rec[64 + 16 * j + i],
+                |j: usize| rec[192 + 16 * j + i],
+            );
+            let q = &mut b[4..16];
+            for j in 0..4 {
+                q[j] = sc(j) | ((sc(j + 4) >> 4) << 6);
+                q[j + 4] = m(j) | ((m(j + 4) >> 4) << 6);
+                q[j + 8] = (sc(j + 4) & 0xF) | ((m(j + 4) & 0xF) << 4);
+            }
+            dwords(rec, 320, &mut b[16..144], 0);
+        }
+        WType::Q6K => {
+            b[208..210].copy_from_slice(&rec[2 * i..2 * i + 2]);
+            for sb in 0..16 {
+                b[192 + sb] = rec[32 + 16 * sb + i];
+            }
+            dwords(rec, 288, &mut b[0..128], 0);
+            dwords(rec, 2336, &mut b[128..192], 0);
+        }
+        WType::Q4_0 => {
+            b[0..2].copy_from_slice(&rec[2 * i..2 * i + 2]);
+            dwords(rec, 32, &mut b[2..18], 0);
+        }
+        WType::Q4_1 => {
+            b[0..2].copy_from_slice(&rec[2 * i..2 * i + 2]);
+            b[2..4].copy_from_slice(&rec[32 + 2 * i..32 + 2 * i + 2]);
+            dwords(rec, 64, &mut b[4..20], 0);
+        }
+        WType::Q8_0 => {
+            b[0..2].copy_from_slice(&rec[2 * i..2 * i + 2]);
+            dwords(rec, 32, &mut b[2..34], 0x80);
+        }
+    }
+}
+
 impl Packed {
     /// Interleaves `rows` GGUF rows of `k` values of type `t` (`w` holds them back to back),
     /// on `pool`, for the kernels of `isa`.
@@ -224,6 +275,23 @@ impl Packed {
     /// Rows and columns.
     pub fn shape(&self) -> (usize, usize) {
         (self.rows, self.k)
+    }
+
+    /// Row `r` in GGUF's own layout, the bytes it was packed from, or `None` past the last
+    /// row. A tied embedding is looked up here, so the mapped copy of its matrix is not read
+    /// again (and not paged back in) once it is packed.
+    pub fn row(&self, r: usize) -> Option<Vec<u8>> {
+        if r >= self.rows {
+            return None;
+        }
+        let (rb, bb) = (record_bytes(self.t), self.t.block_bytes());
+        let nb = self.k / self.t.block_len();
+        let mut out = vec![0u8; nb * bb];
+        let recs = self.group(r / GROUP);
+        for (rec, b) in recs.chunks_exact(rb).zip(out.chunks_exact_mut(bb)) {
+            unpack_block(self.t, rec, r % GROUP, b);
+        }
+        Some(out)
     }
 
     /// Group `g`'s records (each group starts on a 64-byte line).

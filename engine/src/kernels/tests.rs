@@ -416,6 +416,34 @@ fn the_interleaved_layout_is_refused_where_no_kernel_reads_it() {
 }
 
 #[test]
+fn every_packed_row_reads_back_as_the_gguf_bytes_it_came_from() {
+    // Any bytes at all (Q4_K's packed 6-bit scales included), rows that leave a group short,
+    // and no row past the end.
+    let mut rng = Rng(29);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for t in TYPES {
+        for (rows, k) in [(1, t.block_len()), (37, 512), (48, 3 * 256)] {
+            let w = rng.bytes(rows * k / t.block_len() * t.block_bytes());
+            let row_bytes = w.len() / rows;
+            for isa in packing_paths() {
+                let p = packed::Packed::new(&pool, isa, t, &w, rows, k).unwrap();
+                for r in 0..rows {
+                    let got = p.row(r).unwrap();
+                    assert!(
+                        got == w[r * row_bytes..(r + 1) * row_bytes],
+                        "{isa:?} {t:?} rows={rows} k={k}: row {r} differs"
+                    );
+                }
+                assert_eq!(p.row(rows), None, "{isa:?} {t:?}: a row past the end");
+            }
+        }
+    }
+}
+
+#[test]
 fn the_interleaved_layout_gives_the_scalar_bits() {
     let mut rng = Rng(11);
     let paths = packing_paths();
