@@ -4,5 +4,6 @@
 
 mod batch;
 mod common;
+mod memory;
 mod r1_tokenizer;
 mod reference;

@@ -2,7 +2,8 @@
 //! the app uses, without tokenizer or template, and prints one JSON line.
 //!
 //! - `--batch 1` (the default): a prefill of N prompt tokens ([`Model::forward`], the app's
-//!   call), then N generated tokens one at a time (greedy).
+//!   call, in the app's pieces of [`engine::generate::PREFILL_CHUNK`] tokens), then N
+//!   generated tokens one at a time (greedy).
 //! - `--batch B`: B sequences, each with its own N-token prompt, prefilled in one
 //!   [`Model::feed`], then N batched decode steps of B tokens each.
 //! - `iexec-llm-bench --bandwidth`: the machine's read bandwidth (best of 5 passes over 1 GiB,
@@ -99,7 +100,11 @@ fn main() -> Result<()> {
     let (prefill, decode) = if batch == 1 {
         let prompt = prompt();
         let t = Instant::now();
-        let mut logits = model.forward(&prompt, 0)?;
+        // In the app's pieces (`generate`), which also bound a prompt's scratch memory.
+        let mut logits = Vec::new();
+        for (i, piece) in prompt.chunks(engine::generate::PREFILL_CHUNK).enumerate() {
+            logits = model.forward(piece, i * engine::generate::PREFILL_CHUNK)?;
+        }
         let prefill = t.elapsed().as_secs_f64();
         first_token = started.elapsed().as_secs_f64();
         let t = Instant::now();

@@ -291,6 +291,14 @@ impl Decoder {
             for m in mats {
                 pack(&map, &pool, isa, m)?;
             }
+            // Each matrix let go of its pages as it was packed, but a fault on the next
+            // slice maps the whole large folio around it again, pages before the slice
+            // included (SmolLM2: 9.9 MiB of the file stayed mapped, 72 runs at MiB
+            // boundaries). Nothing but the embedding rows of an untied model is read from the
+            // map from here on, and those page back in on their own.
+            // SAFETY: as in `pack`: the map is private and read-only.
+            unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) }
+                .map_err(|e| Error::Inference(format!("madvise: {e}")))?;
         }
         let mut d = Decoder {
             arch: hp.arch,
