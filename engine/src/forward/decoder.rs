@@ -1,7 +1,10 @@
 //! Our forward pass for the llama/qwen2 family (a decoder-only transformer), on [`crate::kernels`]:
-//! - weights memory-mapped (memmap2), never copied: matrices are read in place in their GGUF
-//!   block layout; the token embedding stays quantized and rows are dequantized on lookup;
-//! - an f16 KV cache reserved for the context, one per sequence ([`KvCache`]): the
+//! - weights memory-mapped (memmap2): on a SIMD path each matrix is copied once, at load, into
+//!   an interleaved layout ([`Packed`]) and its pages of the map are given back to the kernel;
+//!   the scalar path (the oracle) reads the matrices in place in their GGUF block layout. The
+//!   token embedding stays quantized either way, and rows are dequantized on lookup;
+//! - an f16 KV cache sized for the context but allocated zeroed, so that only the positions
+//!   reached take memory, one per sequence ([`KvCache`]): the
 //!   decoder keeps one for [`Decoder::forward`], and [`Decoder::forward_many`] runs several
 //!   sequences through the same matrix products (a batched decode step reads each weight
 //!   once for all of them);
@@ -330,13 +333,21 @@ impl Decoder {
     /// Allocated zeroed (zero bits are f16 zero), not filled: the allocator hands out fresh
     /// pages that the kernel backs with memory only when a position is first written, so a
     /// sequence holds the positions it has reached, not the whole context.
+    ///
+    /// The cache is layer-major, so a token writes one row in each layer's block; on a host
+    /// whose transparent huge pages are `always`, that first write would back a whole 2 MiB
+    /// of every block (R1 at 4,096 positions: all of it), so the cache is advised
+    /// `MADV_NOHUGEPAGE`.
     pub fn new_cache(&self) -> KvCache {
         use half::vec::HalfBitsVecExt;
         let len = self.n_layer * self.context * self.n_head_kv * self.head_dim;
-        KvCache {
-            k: vec![0u16; len].reinterpret_into(),
-            v: vec![0u16; len].reinterpret_into(),
-        }
+        let (k, v): (Vec<f16>, Vec<f16>) = (
+            vec![0u16; len].reinterpret_into(),
+            vec![0u16; len].reinterpret_into(),
+        );
+        no_huge_pages(&k);
+        no_huge_pages(&v);
+        KvCache { k, v }
     }
 
     fn bytes(&self, m: &QMat) -> &[u8] {
@@ -662,6 +673,34 @@ fn pack(
     Ok(())
 }
 
+/// Advises the whole pages inside `a` `MADV_NOHUGEPAGE` (see [`Decoder::new_cache`]). Advice
+/// only: where the kernel refuses it, the memory is used as it is.
+fn no_huge_pages(a: &[f16]) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let start = a.as_ptr() as usize;
+        let (first, end) = (
+            (start + page - 1) & !(page - 1),
+            (start + size_of_val(a)) & !(page - 1),
+        );
+        if end > first {
+            // SAFETY: the range lies inside the vector's own allocation, and MADV_NOHUGEPAGE
+            // changes only how the kernel backs it, never its contents.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    end - first,
+                    libc::MADV_NOHUGEPAGE,
+                )
+            };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = a;
+}
+
 /// Hands the allocator's free heap pages back to the kernel. A prompt's rows need scratch
 /// (activations of every row through each matrix: SmolLM2 with 128 rows, 6.8 MB of heap) that
 /// glibc keeps mapped once freed, because the metadata arrays freed at load raise its mmap
@@ -695,4 +734,48 @@ fn threads() -> usize {
                 .filter(|t: &usize| *t > 0)
         })
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The VmFlags of the mapping of /proc/self/smaps that holds `addr`.
+    fn vm_flags(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or_default();
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    inside = (a..b).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.to_string();
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}")
+    }
+
+    #[test]
+    fn a_cache_array_is_advised_away_from_huge_pages() {
+        use half::vec::HalfBitsVecExt;
+        let a: Vec<f16> = vec![0u16; 8 << 20].reinterpret_into();
+        let middle = a.as_ptr() as usize + (8 << 20);
+        assert!(
+            !vm_flags(middle).split_whitespace().any(|f| f == "nh"),
+            "fresh memory is not advised yet"
+        );
+        no_huge_pages(&a);
+        assert!(
+            vm_flags(middle).split_whitespace().any(|f| f == "nh"),
+            "{}",
+            vm_flags(middle)
+        );
+    }
 }
