@@ -357,7 +357,8 @@ impl Task {
             prompt,
             m.reasoning,
             |t, bos, eos, system| crate::sandbox::render(t, bos, eos, system, deadline),
-        )?;
+        )
+        .map_err(|e| out_of_time(e, deadline, args.gen.time_budget))?;
         if let Some(r) = self.result.prompt.as_mut() {
             r.think = p.think;
         }
@@ -475,6 +476,20 @@ impl Stream {
     }
 }
 
+/// A chat template stopped by the task's deadline is the time budget's failure, not the
+/// template's: on a slow or busy machine the hash and load can use up a short time_budget
+/// before the template has run, and the requester must be told to give more time, not that
+/// the model's template is broken.
+fn out_of_time(e: engine::Error, deadline: Instant, time_budget: u32) -> Error {
+    match e {
+        engine::Error::Template(why) if Instant::now() >= deadline => Error::TimeBudget(format!(
+            "the prompt cannot be read within time_budget={time_budget} s: the time ran out \
+             while its chat template was rendered ({why}); give a longer time_budget"
+        )),
+        e => e.into(),
+    }
+}
+
 /// Lowercase hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -499,4 +514,34 @@ fn sha256_reader<R: Read>(r: &mut R) -> std::io::Result<String> {
         h.update(buf.get(..n).unwrap_or_default());
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_template_stopped_by_the_deadline_is_a_time_budget_error() {
+        let past = Instant::now();
+        let e = crate::sandbox::render("{{ bos_token }}", "<s>", "</s>", false, past)
+            .expect_err("the deadline has passed");
+        assert!(e.to_string().contains("time budget ran out"), "{e}");
+        let e = out_of_time(e, past, 2);
+        assert_eq!(e.kind(), "time-budget");
+        assert!(
+            e.message()
+                .starts_with("the prompt cannot be read within time_budget=2 s"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_template_failing_before_the_deadline_stays_a_template_error() {
+        let later = Instant::now() + Duration::from_secs(3600);
+        let e = out_of_time(engine::Error::Template("bad".into()), later, 2);
+        assert_eq!(e.kind(), "chat-template");
+        let e = out_of_time(engine::Error::Tokenizer("bad".into()), Instant::now(), 2);
+        assert_eq!(e.kind(), "tokenizer");
+    }
 }

@@ -45,6 +45,11 @@ pub fn render(
     system: bool,
     deadline: Instant,
 ) -> Result<String, Error> {
+    if Instant::now() >= deadline {
+        return Err(failed(
+            "the task's time budget ran out before the template started",
+        ));
+    }
     let exe =
         std::env::current_exe().map_err(|e| failed(format!("no path to this binary: {e}")))?;
     let mut child = Command::new(exe)
@@ -71,17 +76,20 @@ pub fn render(
         let mut out = Vec::new();
         (&mut stdout).take(limit).read_to_end(&mut out).map(|_| out)
     });
-    let deadline = deadline.min(Instant::now() + Duration::from_secs(CHILD_SECONDS));
+    let cap = Instant::now() + Duration::from_secs(CHILD_SECONDS);
+    let stop = deadline.min(cap);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) if Instant::now() < stop => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failed(format!(
-                    "the template ran for more than {CHILD_SECONDS} s"
-                )));
+                return Err(failed(if deadline < cap {
+                    "the task's time budget ran out while the template ran".to_string()
+                } else {
+                    format!("the template ran for more than {CHILD_SECONDS} s")
+                }));
             }
             Err(e) => return Err(failed(e)),
         }
