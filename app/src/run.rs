@@ -10,6 +10,7 @@ use crate::result::{
     rate, AppRecord, ErrorRecord, Metrics, ModelRecord, PromptRecord, Status, TaskResult, Usage,
     SCHEMA,
 };
+use crate::sandbox::Failed;
 use engine::forward::{Engine, Model};
 use engine::generate::{self, FinishReason, Generation};
 use engine::hparams::Hparams;
@@ -349,6 +350,7 @@ impl Task {
         prompt: &str,
         deadline: Instant,
     ) -> Result<Prompt, Error> {
+        let ran_out = std::cell::Cell::new(false);
         let p = template::build_with(
             args.gen.template,
             m.chat_template.as_deref(),
@@ -356,9 +358,17 @@ impl Task {
             args.system.as_deref(),
             prompt,
             m.reasoning,
-            |t, bos, eos, system| crate::sandbox::render(t, bos, eos, system, deadline),
+            |t, bos, eos, system| {
+                crate::sandbox::render(t, bos, eos, system, deadline).map_err(|f| match f {
+                    Failed::Deadline => {
+                        ran_out.set(true);
+                        engine::Error::Template("the task's deadline came first".into())
+                    }
+                    Failed::Template(e) => e,
+                })
+            },
         )
-        .map_err(|e| out_of_time(e, deadline, args.gen.time_budget))?;
+        .map_err(|e| template_error(e, ran_out.get(), args.gen.time_budget))?;
         if let Some(r) = self.result.prompt.as_mut() {
             r.think = p.think;
         }
@@ -476,17 +486,19 @@ impl Stream {
     }
 }
 
-/// A chat template stopped by the task's deadline is the time budget's failure, not the
-/// template's: on a slow or busy machine the hash and load can use up a short time_budget
-/// before the template has run, and the requester must be told to give more time, not that
-/// the model's template is broken.
-fn out_of_time(e: engine::Error, deadline: Instant, time_budget: u32) -> Error {
-    match e {
-        engine::Error::Template(why) if Instant::now() >= deadline => Error::TimeBudget(format!(
+/// A chat template stopped by the task's deadline (`ran_out`, told by the sandbox) is the time
+/// budget's failure, not the template's: on a slow or busy machine the hash and load can use
+/// up a short time_budget before the template has run, and the requester must be told to give
+/// more time, not that the model's template is broken. Any other error keeps its kind, even
+/// when it comes after the deadline.
+fn template_error(e: engine::Error, ran_out: bool, time_budget: u32) -> Error {
+    if ran_out {
+        Error::TimeBudget(format!(
             "the prompt cannot be read within time_budget={time_budget} s: the time ran out \
-             while its chat template was rendered ({why}); give a longer time_budget"
-        )),
-        e => e.into(),
+             before its chat template was rendered; give a longer time_budget"
+        ))
+    } else {
+        e.into()
     }
 }
 
@@ -519,15 +531,14 @@ fn sha256_reader<R: Read>(r: &mut R) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_template_stopped_by_the_deadline_is_a_time_budget_error() {
         let past = Instant::now();
-        let e = crate::sandbox::render("{{ bos_token }}", "<s>", "</s>", false, past)
+        let f = crate::sandbox::render("{{ bos_token }}", "<s>", "</s>", false, past)
             .expect_err("the deadline has passed");
-        assert!(e.to_string().contains("time budget ran out"), "{e}");
-        let e = out_of_time(e, past, 2);
+        assert!(matches!(f, Failed::Deadline), "{f:?}");
+        let e = template_error(engine::Error::Template("x".into()), true, 2);
         assert_eq!(e.kind(), "time-budget");
         assert!(
             e.message()
@@ -537,11 +548,10 @@ mod tests {
     }
 
     #[test]
-    fn a_template_failing_before_the_deadline_stays_a_template_error() {
-        let later = Instant::now() + Duration::from_secs(3600);
-        let e = out_of_time(engine::Error::Template("bad".into()), later, 2);
+    fn a_template_failing_on_its_own_keeps_its_kind_even_after_the_deadline() {
+        let e = template_error(engine::Error::Template("bad".into()), false, 2);
         assert_eq!(e.kind(), "chat-template");
-        let e = out_of_time(engine::Error::Tokenizer("bad".into()), Instant::now(), 2);
+        let e = template_error(engine::Error::Tokenizer("bad".into()), false, 2);
         assert_eq!(e.kind(), "tokenizer");
     }
 }

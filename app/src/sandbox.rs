@@ -33,22 +33,38 @@ fn failed(why: impl std::fmt::Display) -> Error {
     Error::Template(format!("cannot render: {why}"))
 }
 
+/// Why [`render`] gave no text.
+#[derive(Debug)]
+pub enum Failed {
+    /// The task's deadline came before the template finished (no child is started past it):
+    /// the time budget's failure, not the template's.
+    Deadline,
+    /// The template failed, or the child ran past its own memory or time.
+    Template(Error),
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Self {
+        Failed::Template(e)
+    }
+}
+
 /// Renders as [`render_marked`] does, in a child process with bounded memory and time; the
-/// child is stopped at `deadline` (the task's) if that comes first.
+/// child is stopped at `deadline` (the task's) if that comes before its own limit.
 ///
 /// # Errors
-/// [`Error::Template`] when the template fails, or the child runs out of memory or time.
+/// [`Failed::Deadline`] when `deadline` has passed or stops the child;
+/// [`Failed::Template`] when the template fails, or the child runs out of memory or of its
+/// own [`CHILD_SECONDS`].
 pub fn render(
     template: &str,
     bos: &str,
     eos: &str,
     system: bool,
     deadline: Instant,
-) -> Result<String, Error> {
+) -> Result<String, Failed> {
     if Instant::now() >= deadline {
-        return Err(failed(
-            "the task's time budget ran out before the template started",
-        ));
+        return Err(Failed::Deadline);
     }
     let exe =
         std::env::current_exe().map_err(|e| failed(format!("no path to this binary: {e}")))?;
@@ -85,13 +101,13 @@ pub fn render(
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failed(if deadline < cap {
-                    "the task's time budget ran out while the template ran".to_string()
+                return Err(if deadline < cap {
+                    Failed::Deadline
                 } else {
-                    format!("the template ran for more than {CHILD_SECONDS} s")
-                }));
+                    failed(format!("the template ran for more than {CHILD_SECONDS} s")).into()
+                });
             }
-            Err(e) => return Err(failed(e)),
+            Err(e) => return Err(failed(e).into()),
         }
     };
     let _ = writer.join();
@@ -103,14 +119,15 @@ pub fn render(
         return Err(failed(format!(
             "the template process died ({status}): more than {} MiB or {CHILD_SECONDS} s of CPU",
             CHILD_MEMORY >> 20
-        )));
+        ))
+        .into());
     }
     let answer: Value =
         serde_json::from_slice(&out).map_err(|e| failed(format!("bad answer: {e}")))?;
     match (answer["ok"].as_str(), answer["error"].as_str()) {
         (Some(text), _) => Ok(text.to_string()),
-        (None, Some(e)) => Err(Error::Template(e.to_string())),
-        _ => Err(failed("bad answer")),
+        (None, Some(e)) => Err(Error::Template(e.to_string()).into()),
+        _ => Err(failed("bad answer").into()),
     }
 }
 
