@@ -201,13 +201,14 @@ fn every_tampered_claim_is_named_and_another_prompt_is_refused() {
 
 #[test]
 fn a_result_stopped_by_the_workers_clock_replays_to_its_length() {
-    // Enough time to load and read the prompt, not to count this far.
+    // Time to load and read the prompt, not to count this far. On a loaded machine the
+    // clock may stop it before its first token, or while it reads the prompt: each replays.
     let counting = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,";
     let dir_task = task(
         "clock",
         counting,
         &[
-            "time_budget=3",
+            "time_budget=4",
             "max_tokens=32768",
             "temperature=0",
             "template=raw",
@@ -228,6 +229,106 @@ fn a_result_stopped_by_the_workers_clock_replays_to_its_length() {
         "{}",
         replayed.summary
     );
+}
+
+#[test]
+fn a_result_stopped_before_its_first_token_replays_what_it_claims() {
+    // What the app writes when the clock stops it after the prompt and before the first
+    // token, made from an honest run of the same task: its text and completion count emptied.
+    let t = task("clock-0", PROMPT, &["max_tokens=8", "temperature=0"]);
+    let honest = std::fs::read(t.out.join("result.json")).unwrap();
+    let stopped = |v: &mut Value| {
+        v["finish_reason"] = "time".into();
+        v["answer"] = "".into();
+        v["reasoning"] = Value::Null;
+        v["usage"]["completion_tokens"] = 0.into();
+    };
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper, Option<&str>)> = vec![
+        ("stopped after the prompt", Box::new(stopped), None),
+        (
+            "stopped while it read the prompt",
+            Box::new(move |v| {
+                stopped(v);
+                v["status"] = "error".into();
+                v["error"] = serde_json::json!({"kind": "time-budget",
+                    "message": "the prompt cannot be read within time_budget=3 s"});
+            }),
+            None,
+        ),
+        (
+            "stopped before it read the prompt",
+            Box::new(move |v| {
+                stopped(v);
+                v["finish_reason"] = Value::Null;
+                v["usage"]["prompt_tokens"] = 0.into();
+                v["status"] = "error".into();
+                v["error"] = serde_json::json!({"kind": "time-budget",
+                    "message": "the prompt cannot be read within time_budget=3 s"});
+            }),
+            None,
+        ),
+        (
+            "with the honest run's answer kept",
+            Box::new(move |v| {
+                let answer = v["answer"].clone();
+                stopped(v);
+                v["answer"] = answer;
+            }),
+            Some("differs: answer (none)"),
+        ),
+        (
+            "with a prompt one token longer",
+            Box::new(move |v| {
+                stopped(v);
+                v["usage"]["prompt_tokens"] =
+                    (v["usage"]["prompt_tokens"].as_u64().unwrap() + 1).into();
+            }),
+            Some("differs: usage.prompt_tokens"),
+        ),
+        (
+            "with an error the clock does not give",
+            Box::new(move |v| {
+                stopped(v);
+                v["status"] = "error".into();
+                v["error"] = serde_json::json!({"kind": "prompt-too-long", "message": "x"});
+            }),
+            Some("differs: status and error (the clock's)"),
+        ),
+    ];
+    for (what, f, want) in cases {
+        std::fs::write(t.out.join("result.json"), &honest).unwrap();
+        edit(&t, f);
+        let r = run(&t, PROMPT, &[]).unwrap();
+        match want {
+            None => {
+                assert!(
+                    r.report.passed(),
+                    "{what}: {:#?}",
+                    r.report.failures().collect::<Vec<_>>()
+                );
+                assert!(r.stopped_on_time, "{what}");
+                assert!(
+                    r.summary.contains("before its first token")
+                        || r.summary.contains("before its prompt was read"),
+                    "{what}: {}",
+                    r.summary
+                );
+            }
+            Some(want) => {
+                assert!(!r.report.passed(), "{what}");
+                assert!(r.summary.starts_with(want), "{what}: {}", r.summary);
+            }
+        }
+    }
+    // A count that is not one is refused before anything runs.
+    std::fs::write(t.out.join("result.json"), &honest).unwrap();
+    edit(&t, |v| {
+        stopped(v);
+        v["usage"]["completion_tokens"] = "0".into();
+    });
+    let e = run(&t, PROMPT, &[]).err().unwrap();
+    assert!(e.contains("usage.completion_tokens is not a count"), "{e}");
 }
 
 #[test]

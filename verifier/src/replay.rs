@@ -11,7 +11,11 @@
 //! 4. The binary runs directly, in a fresh output directory, with the environment a worker
 //!    gives (the prompt from the same kind of source) and the parameters `result.json` states.
 //!    A result that stopped on its time budget is replayed with `max_tokens` = its completion
-//!    tokens and no time limit to speak of: the stop was the worker's clock.
+//!    tokens and no time limit to speak of: the stop was the worker's clock. One that stopped
+//!    before its first token (an empty answer, or a `time-budget` error while or before its
+//!    prompt was read) has no text to replay: it is replayed for one token, which reads the
+//!    prompt as the original did, and what it claims besides the text is compared (its text
+//!    must be what no token gives, and its only error the clock's).
 //! 5. Every deterministic claim is compared: status, answer, reasoning, finish reason, token
 //!    counts, parameters, the prompt's record, model, binary, error; the report names the first
 //!    field that differs (and for text, the first byte), never the text itself.
@@ -181,7 +185,26 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
     let (env, source_args) = prompt_env(i, &original)?;
 
     // Step 4: run the measured binary on the measured model.
-    let stopped_on_time = str_at(&original, &["finish_reason"]) == Some("time");
+    let clock = if original["finish_reason"].is_null()
+        && str_at(&original, &["status"]) == Some("error")
+        && str_at(&original, &["error", "kind"]) == Some("time-budget")
+    {
+        Clock::BeforePrompt
+    } else if str_at(&original, &["finish_reason"]) == Some("time") {
+        match original["usage"]["completion_tokens"].as_u64() {
+            Some(0) => Clock::BeforeFirstToken,
+            Some(n) => Clock::After(n),
+            None => {
+                return Err(Error::malformed(
+                    "result.json",
+                    "usage.completion_tokens is not a count of tokens",
+                ))
+            }
+        }
+    } else {
+        Clock::NotStopped
+    };
+    let stopped_on_time = clock != Clock::NotStopped;
     let runner = i.runner.resolve();
     let replayed = run(
         i,
@@ -189,12 +212,12 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
         &original,
         model,
         (env, source_args),
-        stopped_on_time,
+        clock,
         runner,
     )?;
 
     // Step 5: compare every deterministic claim.
-    let (checks, summary) = claims(&original, &replayed, stopped_on_time);
+    let (checks, summary) = claims(&original, &replayed, clock);
     report.checks.extend(checks);
     let ran = if runner == Runner::Runc {
         "under runc"
@@ -207,6 +230,20 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
         stopped_on_time,
         ran: ran.into(),
     })
+}
+
+/// Whether the original stopped on the worker's clock, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// It did not: replayed with its own parameters.
+    NotStopped,
+    /// After this many tokens (at least one): replayed to that length.
+    After(u64),
+    /// Before its first token: replayed for one token, to read the prompt as it did.
+    BeforeFirstToken,
+    /// Before its prompt was read (a `time-budget` error, no finish reason): replayed for one
+    /// token, to check what it recorded of the prompt.
+    BeforePrompt,
 }
 
 /// Environment variables, as bytes (a prompt need not be UTF-8 to be refused cleanly).
@@ -316,7 +353,7 @@ fn run(
     original: &Value,
     model: &str,
     (env, mut args): (WorkerEnv, Vec<String>),
-    stopped_on_time: bool,
+    clock: Clock,
     runner: Runner,
 ) -> Result<Value, Error> {
     // The parameters, except those the protected data carried (the app reads them there).
@@ -339,9 +376,10 @@ fn run(
                 ));
             }
             let v = match (k.as_str(), v) {
-                ("max_tokens", _) if stopped_on_time => {
-                    original["usage"]["completion_tokens"].to_string()
-                }
+                ("max_tokens", _) if clock != Clock::NotStopped => match clock {
+                    Clock::After(n) => n.to_string(),
+                    _ => "1".into(),
+                },
                 ("time_budget", _) => "86400".into(),
                 (_, Value::String(s)) => s.clone(),
                 (_, v) => v.to_string(),
@@ -530,7 +568,7 @@ fn run_runc(
 }
 
 /// Step 5: the deterministic claims, compared; and the summary line.
-fn claims(original: &Value, replayed: &Value, stopped_on_time: bool) -> (Vec<Check>, String) {
+fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, String) {
     let mut checks = Vec::new();
     let mut first: Option<String> = None;
     let mut compare = |name: &str, a: &Value, b: &Value| {
@@ -562,42 +600,112 @@ fn claims(original: &Value, replayed: &Value, stopped_on_time: bool) -> (Vec<Che
             found,
         });
     };
-    for key in [
-        "schema",
-        "status",
-        "answer",
-        "reasoning",
-        "model",
-        "app",
-        "error",
-    ] {
+    for key in ["schema", "model", "app"] {
         compare(key, &original[key], &replayed[key]);
     }
-    let finish = if stopped_on_time {
-        Value::from("length")
+    let mut prompt_record = replayed["prompt"].clone();
+    if matches!(clock, Clock::BeforeFirstToken | Clock::BeforePrompt) {
+        // Nothing was generated: the original's text must be what no token gives, its only
+        // error the clock's, and the replay (which had the time) must have read the prompt and
+        // gone on. The prompt record says whether the answer opens `<think>`.
+        let opens_think = original["prompt"]
+            .get("think")
+            .is_some_and(|t| !t.is_null());
+        let none = if opens_think && clock == Clock::BeforeFirstToken {
+            Value::from("")
+        } else {
+            Value::Null
+        };
+        compare("answer (none)", &original["answer"], &Value::from(""));
+        compare("reasoning (none)", &original["reasoning"], &none);
+        let stopped = |v: &Value| match (v["status"].as_str(), v["error"]["kind"].as_str()) {
+            (Some("ok"), None) if v["error"].is_null() => Value::from("ok"),
+            (Some("error"), Some("time-budget")) => Value::from("error: time-budget"),
+            (s, k) => Value::from(format!(
+                "{}: {}",
+                s.unwrap_or("absent"),
+                k.unwrap_or("none")
+            )),
+        };
+        let by_the_clock = stopped(original);
+        let fine = match (clock, by_the_clock.as_str()) {
+            (Clock::BeforeFirstToken, Some("ok")) | (_, Some("error: time-budget")) => {
+                by_the_clock.clone()
+            }
+            (Clock::BeforeFirstToken, _) => Value::from("ok, or error: time-budget"),
+            _ => Value::from("error: time-budget"),
+        };
+        compare("status and error (the clock's)", &fine, &by_the_clock);
+        compare("status (replay)", &Value::from("ok"), &stopped(replayed));
+        let first_token = match replayed["finish_reason"].as_str() {
+            Some("length" | "stop") => replayed["finish_reason"].clone(),
+            _ => Value::from("length or stop"),
+        };
+        compare(
+            "finish_reason (replay)",
+            &first_token,
+            &replayed["finish_reason"],
+        );
+        if clock == Clock::BeforeFirstToken {
+            compare(
+                "usage.prompt_tokens",
+                &original["usage"]["prompt_tokens"],
+                &replayed["usage"]["prompt_tokens"],
+            );
+            compare(
+                "usage.completion_tokens (none)",
+                &original["usage"]["completion_tokens"],
+                &Value::from(0),
+            );
+        } else {
+            // The prompt was never tokenized: no count, and no word on `<think>` yet.
+            compare(
+                "usage (none)",
+                &original["usage"],
+                &serde_json::json!({"prompt_tokens": 0, "completion_tokens": 0}),
+            );
+            if let Some(r) = prompt_record.as_object_mut() {
+                r.remove("think");
+            }
+        }
     } else {
-        original["finish_reason"].clone()
-    };
-    compare("finish_reason", &finish, &replayed["finish_reason"]);
-    compare("usage", &original["usage"], &replayed["usage"]);
+        for key in ["status", "answer", "reasoning", "error"] {
+            compare(key, &original[key], &replayed[key]);
+        }
+        let finish = if clock == Clock::NotStopped {
+            original["finish_reason"].clone()
+        } else {
+            Value::from("length")
+        };
+        compare("finish_reason", &finish, &replayed["finish_reason"]);
+        compare("usage", &original["usage"], &replayed["usage"]);
+    }
     let mut params = original["parameters"].clone();
     let mut again = replayed["parameters"].clone();
     for p in [&mut params, &mut again] {
         if let Some(m) = p.as_object_mut() {
             m.remove("time_budget");
-            if stopped_on_time {
+            if clock != Clock::NotStopped {
                 m.remove("max_tokens");
             }
         }
     }
     compare("parameters (but time_budget)", &params, &again);
-    compare("prompt record", &original["prompt"], &replayed["prompt"]);
-    let summary = match first {
-        None if stopped_on_time => {
+    compare("prompt record", &original["prompt"], &prompt_record);
+    let summary = match (first, clock) {
+        (Some(d), _) => format!("differs: {d}"),
+        (None, Clock::NotStopped) => "identical".into(),
+        (None, Clock::After(_)) => {
             "identical (the original stopped on the worker's clock: replayed to its length)".into()
         }
-        None => "identical".into(),
-        Some(d) => format!("differs: {d}"),
+        (None, Clock::BeforeFirstToken) => "identical as far as the original went (it stopped \
+             on the worker's clock before its first token, so it has no text to replay: its \
+             prompt record, prompt tokens, parameters, model and binary are the replay's)"
+            .into(),
+        (None, Clock::BeforePrompt) => "identical as far as the original went (it stopped on \
+             the worker's clock before its prompt was read, so it has no text to replay: its \
+             prompt's digests, parameters, model and binary are the replay's)"
+            .into(),
     };
     (checks, summary)
 }
@@ -645,4 +753,228 @@ pub fn fresh_private_dir(prefix: &str) -> Result<PathBuf, Error> {
     }
     let (d, e) = last.unwrap_or_else(|| (base.clone(), std::io::Error::other("no attempt")));
     Err(Error::io(&d, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    /// What the app writes for a task that stopped on the clock before its first token, and
+    /// what its one-token replay writes.
+    fn stopped_before_first_token(think: Option<&str>) -> (Value, Value) {
+        let prompt = match think {
+            Some(t) => json!({"source": "requester-secret", "sha256": "ab", "system_sha256": null,
+                              "think": t}),
+            None => json!({"source": "requester-secret", "sha256": "ab", "system_sha256": null}),
+        };
+        let reasoning = think.map(|_| "");
+        let original = json!({
+            "schema": "iexec-llm/result/v1", "status": "ok", "answer": "",
+            "reasoning": reasoning, "finish_reason": "time",
+            "usage": {"prompt_tokens": 30, "completion_tokens": 0},
+            "parameters": {"max_tokens": 512, "temperature": 0.0, "seed": 1, "time_budget": 3},
+            "prompt": prompt, "model": {"file": "m.gguf", "sha256": "cd"},
+            "app": {"version": "0.1.0", "binary_sha256": "ef"}, "error": null,
+        });
+        let mut replayed = original.clone();
+        replayed["answer"] = if think.is_some() { "" } else { "Hello" }.into();
+        replayed["reasoning"] = think.map(|_| "Hmm").into();
+        replayed["finish_reason"] = "length".into();
+        replayed["usage"]["completion_tokens"] = 1.into();
+        replayed["parameters"]["max_tokens"] = 1.into();
+        replayed["parameters"]["time_budget"] = 86400.into();
+        (original, replayed)
+    }
+
+    fn failures(c: &[Check]) -> Vec<&str> {
+        c.iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_result_stopped_before_its_first_token_is_checked_on_what_it_claims() {
+        for think in [None, Some("template"), Some("forced")] {
+            let (original, replayed) = stopped_before_first_token(think);
+            let (c, summary) = claims(&original, &replayed, Clock::BeforeFirstToken);
+            assert_eq!(failures(&c), Vec::<&str>::new(), "{think:?}");
+            assert!(summary.contains("before its first token"), "{summary}");
+            // The prompt was not read in time: an error of the clock's kind, still no text.
+            let mut e = original.clone();
+            e["status"] = "error".into();
+            e["error"] = json!({"kind": "time-budget", "message": "the prompt's 30 tokens …"});
+            let (c, _) = claims(&e, &replayed, Clock::BeforeFirstToken);
+            assert_eq!(failures(&c), Vec::<&str>::new(), "{think:?}");
+        }
+    }
+
+    #[test]
+    fn a_result_stopped_before_its_first_token_cannot_carry_text_or_another_error() {
+        type Tamper = fn(&mut Value, &mut Value);
+        let cases: &[(&str, Option<&str>, Tamper, &str)] = &[
+            (
+                "an answer",
+                None,
+                |o, _| o["answer"] = "Paris.".into(),
+                "replayed answer (none)",
+            ),
+            (
+                "reasoning on a model that does not think",
+                None,
+                |o, _| o["reasoning"] = "".into(),
+                "replayed reasoning (none)",
+            ),
+            (
+                "reasoning text",
+                Some("template"),
+                |o, _| o["reasoning"] = "I think".into(),
+                "replayed reasoning (none)",
+            ),
+            (
+                "no reasoning on a model that thinks",
+                Some("forced"),
+                |o, _| o["reasoning"] = Value::Null,
+                "replayed reasoning (none)",
+            ),
+            (
+                "an error that is not the clock's",
+                None,
+                |o, _| {
+                    o["status"] = "error".into();
+                    o["error"] = json!({"kind": "model-file", "message": "x"});
+                },
+                "replayed status and error (the clock's)",
+            ),
+            (
+                "an error beside status ok",
+                None,
+                |o, _| o["error"] = json!({"kind": "time-budget", "message": "x"}),
+                "replayed status and error (the clock's)",
+            ),
+            (
+                "a time-budget error with no kind",
+                None,
+                |o, _| {
+                    o["status"] = "error".into();
+                    o["error"] = json!({"message": "time-budget"});
+                },
+                "replayed status and error (the clock's)",
+            ),
+            (
+                "another prompt length",
+                None,
+                |o, _| o["usage"]["prompt_tokens"] = 31.into(),
+                "replayed usage.prompt_tokens",
+            ),
+            (
+                "a prompt the replay could not read",
+                None,
+                |_, r| {
+                    r["status"] = "error".into();
+                    r["error"] = json!({"kind": "prompt-too-long", "message": "x"});
+                    r["finish_reason"] = Value::Null;
+                },
+                "replayed status (replay)",
+            ),
+            (
+                "another system prompt",
+                None,
+                |o, _| o["prompt"]["system_sha256"] = "00".into(),
+                "replayed prompt record",
+            ),
+            (
+                "another temperature",
+                None,
+                |o, _| o["parameters"]["temperature"] = 0.5.into(),
+                "replayed parameters (but time_budget)",
+            ),
+            (
+                "another model",
+                None,
+                |o, _| o["model"]["sha256"] = "00".into(),
+                "replayed model",
+            ),
+        ];
+        for (what, think, tamper, named) in cases {
+            let (mut original, mut replayed) = stopped_before_first_token(*think);
+            tamper(&mut original, &mut replayed);
+            let (c, summary) = claims(&original, &replayed, Clock::BeforeFirstToken);
+            assert!(failures(&c).contains(named), "{what}: {:?}", failures(&c));
+            assert!(summary.starts_with("differs: "), "{what}: {summary}");
+        }
+    }
+
+    /// What the app writes when the clock ran out before the prompt was read (the chat
+    /// template not rendered in time).
+    fn stopped_before_the_prompt(think: Option<&str>) -> (Value, Value) {
+        let (mut original, replayed) = stopped_before_first_token(think);
+        original["finish_reason"] = Value::Null;
+        original["reasoning"] = Value::Null;
+        original["usage"]["prompt_tokens"] = 0.into();
+        original["status"] = "error".into();
+        original["error"] = json!({"kind": "time-budget", "message": "the prompt cannot be read"});
+        if let Some(r) = original["prompt"].as_object_mut() {
+            r.remove("think");
+        }
+        (original, replayed)
+    }
+
+    #[test]
+    fn a_result_stopped_before_its_prompt_was_read_is_checked_on_what_it_claims() {
+        for think in [None, Some("template")] {
+            let (original, replayed) = stopped_before_the_prompt(think);
+            let (c, summary) = claims(&original, &replayed, Clock::BeforePrompt);
+            assert_eq!(failures(&c), Vec::<&str>::new(), "{think:?}");
+            assert!(summary.contains("before its prompt was read"), "{summary}");
+        }
+        type Tamper = fn(&mut Value);
+        let cases: &[(&str, Tamper, &str)] = &[
+            (
+                "an answer",
+                |o| o["answer"] = "Paris.".into(),
+                "replayed answer (none)",
+            ),
+            (
+                "reasoning",
+                |o| o["reasoning"] = "".into(),
+                "replayed reasoning (none)",
+            ),
+            (
+                "a prompt count",
+                |o| o["usage"]["prompt_tokens"] = 30.into(),
+                "replayed usage (none)",
+            ),
+            (
+                "a think record it cannot have made",
+                |o| o["prompt"]["think"] = "forced".into(),
+                "replayed prompt record",
+            ),
+            (
+                "another prompt",
+                |o| o["prompt"]["sha256"] = "00".into(),
+                "replayed prompt record",
+            ),
+        ];
+        for (what, tamper, named) in cases {
+            let (mut original, replayed) = stopped_before_the_prompt(Some("template"));
+            tamper(&mut original);
+            let (c, summary) = claims(&original, &replayed, Clock::BeforePrompt);
+            assert!(failures(&c).contains(named), "{what}: {:?}", failures(&c));
+            assert!(summary.starts_with("differs: "), "{what}: {summary}");
+        }
+    }
+
+    #[test]
+    fn a_result_with_tokens_is_never_judged_as_one_without() {
+        // The same pair judged as a result that stopped after its tokens: the replay's text
+        // and token counts are compared, so it fails.
+        let (original, replayed) = stopped_before_first_token(None);
+        let (c, _) = claims(&original, &replayed, Clock::After(1));
+        let f = failures(&c);
+        assert!(f.contains(&"replayed answer"), "{f:?}");
+        assert!(f.contains(&"replayed usage"), "{f:?}");
+    }
 }
