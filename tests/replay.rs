@@ -438,3 +438,150 @@ fn a_result_replays_identically_under_runc_as_a_worker_runs_it() {
     let r = run_with(&t, PROMPT, &[], Runner::Runc).unwrap();
     assert!(r.summary.starts_with("differs: answer"), "{}", r.summary);
 }
+
+/// Zips made by the real DataProtector packages (`tests/npm/protected-data.mjs`), by case.
+fn protected_data(case: &str) -> Vec<u8> {
+    static MADE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = MADE.get_or_init(|| {
+        let npm = root().join("tests/npm");
+        assert!(
+            npm.join("node_modules/@iexec/dataprotector").is_dir(),
+            "{} has no node_modules: run scripts/test.sh (it runs npm ci there)",
+            npm.display()
+        );
+        let out = tempdir("protected-data");
+        let o = Command::new("node")
+            .arg(npm.join("protected-data.mjs"))
+            .arg(&out)
+            .output()
+            .expect("node (Node.js 20) must be installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    });
+    std::fs::read(dir.join(format!("{case}.zip"))).unwrap()
+}
+
+/// A task whose prompt (and parameters) come from a protected dataset, as a worker hands it
+/// over, run by the binary of an image built once per test.
+fn dataset_task(image: &(PathBuf, oci_image::Measurement), zip: &[u8], args: &[&str]) -> Task {
+    let dir = tempdir("dataset-task");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name = "0x9c7a6e1f2b3d4c5e6f708192a3b4c5d6e7f80910";
+    std::fs::write(input.join(name), zip).unwrap();
+    let out = dir.join("out");
+    let o = Command::new(static_app())
+        .env_clear()
+        .env("IEXEC_IN", &input)
+        .env("IEXEC_OUT", &out)
+        .env("IEXEC_DATASET_FILENAME", name)
+        .env("IEXEC_INPUT_FILES_NUMBER", "0")
+        .args([
+            "--model",
+            smollm2().to_str().unwrap(),
+            "--model-sha256",
+            SMOLLM2_SHA256,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Task {
+        oci: image.0.clone(),
+        expected: image.1.clone(),
+        out,
+    }
+}
+
+fn image(tag: &str) -> (PathBuf, oci_image::Measurement) {
+    let oci = tempdir(tag).join("oci");
+    let expected = oci_image::build(
+        &spec(&static_app(), vec![(smollm2(), SMOLLM2.into())]),
+        &oci,
+    )
+    .unwrap();
+    (oci, expected)
+}
+
+fn replay_dataset(t: &Task, zip: &[u8]) -> Result<Replay, String> {
+    let archive = ResultArchive::open(&t.out, None).unwrap();
+    let work = tempdir("replay-work");
+    replay(&verifier::replay::Inputs {
+        archive: &archive,
+        layout: &t.oci,
+        expected: &t.expected,
+        prompt: PromptInput::ProtectedData(zip.to_vec()),
+        system: None,
+        work: &work,
+        engine_env: Vec::new(),
+        runner: Runner::Direct,
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_task_on_real_protected_data_replays_from_its_zip() {
+    let image = image("dataset");
+    for case in ["v2-full", "v053-full"] {
+        // The prompt, the system prompt and parameters all come from the dataset.
+        let zip = protected_data(case);
+        let t = dataset_task(&image, &zip, &[]);
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(t.out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(r["status"], "ok", "{case}: {r}");
+        assert_eq!(r["prompt"]["source"], "protected-data", "{case}");
+        let replayed = replay_dataset(&t, &zip).unwrap();
+        assert!(
+            replayed.report.passed(),
+            "{case}: {:#?}",
+            replayed.report.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(replayed.summary, "identical (ran directly)", "{case}");
+        // Another dataset with the same prompt and none of its system prompt or parameters:
+        // it runs, and the replay names what differs.
+        let other = replay_dataset(&t, &protected_data("v2-prompt")).unwrap();
+        assert!(!other.report.passed(), "{case}: {}", other.summary);
+        assert!(other.summary.starts_with("differs: "), "{}", other.summary);
+        // A dataset with another prompt is refused before anything runs.
+        let e = replay_dataset(&t, &protected_data("v2-unicode"))
+            .err()
+            .unwrap();
+        assert!(e.contains("the protected data's prompt has sha256"), "{e}");
+        // The prompt as text is not how this task got it.
+        let e = run(&t, "What is the capital of France?", &[])
+            .err()
+            .unwrap();
+        assert!(e.contains("--protected-data ZIP"), "{e}");
+    }
+}
+
+#[test]
+fn a_task_whose_dataset_sets_its_clock_replays_to_its_length() {
+    // The dataset carries max_tokens and time_budget, which the app will not take again from
+    // the arguments: the replay rewrites them in its copy of the zip.
+    let image = image("dataset-clock");
+    for case in ["v2-clock", "v053-clock"] {
+        let zip = protected_data(case);
+        let t = dataset_task(&image, &zip, &[]);
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(t.out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(r["finish_reason"], "time", "{case}: {r}");
+        let fields = r["prompt"]["fields"].to_string();
+        assert!(
+            fields.contains("max_tokens") && fields.contains("time_budget"),
+            "{case}: {fields}"
+        );
+        let replayed = replay_dataset(&t, &zip).unwrap();
+        assert!(
+            replayed.report.passed(),
+            "{case}: {:#?}",
+            replayed.report.failures().collect::<Vec<_>>()
+        );
+        assert!(replayed.stopped_on_time, "{case}");
+        assert!(
+            replayed.summary.contains("the worker's clock"),
+            "{case}: {}",
+            replayed.summary
+        );
+    }
+}

@@ -1,5 +1,6 @@
 // Protected-data zips made by the real DataProtector packages, and what the official reader
-// (@iexec/dataprotector-deserializer) decodes from them. Used by the app's tests:
+// (@iexec/dataprotector-deserializer) decodes from them. Used by the app's tests and the
+// replay tests (tests/replay.rs):
 //
 //   node tests/npm/protected-data.mjs OUT_DIR
 //
@@ -64,6 +65,16 @@ await record(
 );
 await record('v2-unicode', await zip2({ prompt: 'Quelle est la capitale de la France ? 首都は？ 😀' }),
   [['prompt', 'string']]);
+
+// Parameters the replay must set itself when the dataset carries them: a time budget too
+// short to count this far, and a length that the clock reaches first.
+const COUNTING = '1, 2, 3, 4, 5, 6, 7, 8, 9, 10,';
+const CLOCK = { prompt: COUNTING, max_tokens: 32768, time_budget: 4, template: 'raw', temperature: 0 };
+const CLOCK_READS = [['prompt', 'string'], ['max_tokens', 'f64'], ['time_budget', 'f64'],
+  ['template', 'string'], ['temperature', 'f64']];
+await record('v2-clock', await zip2(CLOCK), CLOCK_READS);
+await record('v053-clock', await zip053(CLOCK),
+  CLOCK_READS.map(([f, t]) => [f, t === 'f64' ? 'number' : t]));
 
 // A zip whose every byte is valid UTF-8: a plain-text reader would take the zip itself for
 // the prompt. Made by the real package; its DOS timestamps (the only bytes that vary from run

@@ -181,10 +181,8 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
         });
     }
 
-    // Step 3: the prompt is the one the result states.
-    let (env, source_args) = prompt_env(i, &original)?;
-
-    // Step 4: run the measured binary on the measured model.
+    // Step 3: the prompt is the one the result states. Where the clock stopped the original,
+    // the replay sets its own length; it always sets its own time.
     let clock = if original["finish_reason"].is_null()
         && str_at(&original, &["status"]) == Some("error")
         && str_at(&original, &["error", "kind"]) == Some("time-budget")
@@ -205,6 +203,10 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
         Clock::NotStopped
     };
     let stopped_on_time = clock != Clock::NotStopped;
+    let own = own_settings(clock);
+    let (env, source_args) = prompt_env(i, &original, &own)?;
+
+    // Step 4: run the measured binary on the measured model.
     let runner = i.runner.resolve();
     let replayed = run(
         i,
@@ -212,7 +214,7 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
         &original,
         model,
         (env, source_args),
-        clock,
+        &own,
         runner,
     )?;
 
@@ -246,12 +248,29 @@ enum Clock {
     BeforePrompt,
 }
 
+/// The parameters a replay sets itself, whatever the original was given: no time limit to
+/// speak of (the worker's clock is not replayed), and the original's length where its clock
+/// stopped it.
+fn own_settings(clock: Clock) -> Vec<(&'static str, String)> {
+    let mut own = vec![("time_budget", "86400".to_string())];
+    match clock {
+        Clock::NotStopped => {}
+        Clock::After(n) => own.push(("max_tokens", n.to_string())),
+        Clock::BeforeFirstToken | Clock::BeforePrompt => own.push(("max_tokens", "1".into())),
+    }
+    own
+}
+
 /// Environment variables, as bytes (a prompt need not be UTF-8 to be refused cleanly).
 type WorkerEnv = Vec<(String, Vec<u8>)>;
 
 /// The worker variables that carry the prompt to the app as the original run got it, and the
 /// arguments that do (a prompt from the arguments); after checking its digest.
-fn prompt_env(i: &Inputs<'_>, original: &Value) -> Result<(WorkerEnv, Vec<String>), Error> {
+fn prompt_env(
+    i: &Inputs<'_>,
+    original: &Value,
+    own: &[(&str, String)],
+) -> Result<(WorkerEnv, Vec<String>), Error> {
     let source = str_at(original, &["prompt", "source"]).unwrap_or("absent");
     let stated = str_at(original, &["prompt", "sha256"]).unwrap_or("absent");
     let refuse = |why: String| Error::malformed("prompt", why);
@@ -261,7 +280,7 @@ fn prompt_env(i: &Inputs<'_>, original: &Value) -> Result<(WorkerEnv, Vec<String
     let mut args = Vec::new();
     match (&i.prompt, source) {
         (PromptInput::ProtectedData(zip), "protected-data") => {
-            let (files, _) = crate::iexec::archive::read_zip(zip)?;
+            let (files, dirs) = crate::iexec::archive::read_zip(zip)?;
             let field = files
                 .get("prompt")
                 .ok_or_else(|| refuse("the protected data has no field \"prompt\"".into()))?;
@@ -272,6 +291,7 @@ fn prompt_env(i: &Inputs<'_>, original: &Value) -> Result<(WorkerEnv, Vec<String
                     sha(&text)
                 )));
             }
+            let zip = with_own_settings(zip, files, dirs, own)?;
             std::fs::write(input.join("dataset"), zip).map_err(|e| Error::io(&input, e))?;
             env.push(("IEXEC_DATASET_FILENAME".into(), b"dataset".to_vec()));
         }
@@ -338,6 +358,30 @@ fn prompt_env(i: &Inputs<'_>, original: &Value) -> Result<(WorkerEnv, Vec<String
 }
 
 /// A DataProtector string field: borsh when its length prefix fits, else raw UTF-8.
+/// The requester's dataset, as the app is to read it in the replay: unchanged, or, where it
+/// carries a parameter the replay sets itself ([`own_settings`]), rewritten with that field
+/// as decimal text (both DataProtector formats read an integer so). The app refuses a
+/// parameter given both in the arguments and in the data, so these cannot be passed as
+/// arguments; every other field keeps its bytes.
+fn with_own_settings(
+    zip: &[u8],
+    mut files: std::collections::BTreeMap<String, Vec<u8>>,
+    dirs: std::collections::BTreeSet<String>,
+    own: &[(&str, String)],
+) -> Result<Vec<u8>, Error> {
+    let mut changed = false;
+    for (k, v) in own {
+        if let Some(f) = files.get_mut(*k) {
+            *f = v.clone().into_bytes();
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(zip.to_vec());
+    }
+    crate::bundle::deterministic_zip(&files, &dirs, Some("prompt"))
+}
+
 fn protected_text(v: &[u8]) -> Vec<u8> {
     let borsh = v.get(..4).and_then(|p| {
         let n = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as usize;
@@ -353,17 +397,18 @@ fn run(
     original: &Value,
     model: &str,
     (env, mut args): (WorkerEnv, Vec<String>),
-    clock: Clock,
+    own: &[(&str, String)],
     runner: Runner,
 ) -> Result<Value, Error> {
-    // The parameters, except those the protected data carried (the app reads them there).
+    // The parameters, except those the protected data carried (the app reads them there, the
+    // replay's own settings rewritten) and the replay's own settings, given after them.
     let from_data: Vec<&str> = original["prompt"]["fields"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if let Some(p) = original["parameters"].as_object() {
         for (k, v) in p {
-            if from_data.contains(&k.as_str()) {
+            if from_data.contains(&k.as_str()) || own.iter().any(|(o, _)| o == k) {
                 continue;
             }
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
@@ -375,15 +420,15 @@ fn run(
                     ),
                 ));
             }
-            let v = match (k.as_str(), v) {
-                ("max_tokens", _) if clock != Clock::NotStopped => match clock {
-                    Clock::After(n) => n.to_string(),
-                    _ => "1".into(),
-                },
-                ("time_budget", _) => "86400".into(),
-                (_, Value::String(s)) => s.clone(),
-                (_, v) => v.to_string(),
+            let v = match v {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
             };
+            args.push(format!("{k}={v}"));
+        }
+    }
+    for (k, v) in own {
+        if !from_data.contains(k) {
             args.push(format!("{k}={v}"));
         }
     }
