@@ -284,7 +284,7 @@ fn a_result_stopped_before_its_first_token_replays_what_it_claims() {
                 v["usage"]["prompt_tokens"] =
                     (v["usage"]["prompt_tokens"].as_u64().unwrap() + 1).into();
             }),
-            Some("differs: usage.prompt_tokens"),
+            Some("differs: usage (the prompt's tokens, none generated)"),
         ),
         (
             "with an error the clock does not give",
@@ -331,10 +331,9 @@ fn a_result_stopped_before_its_first_token_replays_what_it_claims() {
     assert!(e.contains("usage.completion_tokens is not a count"), "{e}");
 }
 
-#[test]
-fn check_result_adds_the_replay_to_its_verdict() {
-    use clap::Parser;
-    let t = task("check-replay", PROMPT, &["max_tokens=16", "seed=2"]);
+/// Seals a task's output as a worker does, and writes its receipt and measurement beside it:
+/// what `check-result` reads. Returns that folder.
+fn sealed(t: &Task) -> PathBuf {
     let dir = t.out.parent().unwrap().to_path_buf();
     let receipt = e2e_tests::seal(
         &t.out,
@@ -360,6 +359,14 @@ fn check_result_adds_the_replay_to_its_verdict() {
         serde_json::to_vec(&t.expected).unwrap(),
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn check_result_adds_the_replay_to_its_verdict() {
+    use clap::Parser;
+    let t = task("check-replay", PROMPT, &["max_tokens=16", "seed=2"]);
+    let dir = sealed(&t);
     std::fs::write(dir.join("prompt.txt"), PROMPT).unwrap();
     std::fs::write(dir.join("other.txt"), "Write a short poem about the land.").unwrap();
     let check = |prompt: &str| {
@@ -583,5 +590,154 @@ fn a_task_whose_dataset_sets_its_clock_replays_to_its_length() {
             "{case}: {}",
             replayed.summary
         );
+        // Had the clock stopped it before its first token: replayed for one token, the
+        // dataset's max_tokens rewritten to 1.
+        edit(&t, |v| {
+            v["answer"] = "".into();
+            v["usage"]["completion_tokens"] = 0.into();
+        });
+        let replayed = replay_dataset(&t, &zip).unwrap();
+        assert!(
+            replayed.report.passed(),
+            "{case}: {:#?}",
+            replayed.report.failures().collect::<Vec<_>>()
+        );
+        assert!(
+            replayed.summary.contains("before its first token"),
+            "{case}: {}",
+            replayed.summary
+        );
     }
+}
+
+#[test]
+fn check_result_replays_from_protected_data_and_with_a_system_prompt() {
+    use clap::Parser;
+    let check = |t: &Task, dir: &std::path::Path, replay: &[&str]| {
+        let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+        let mut args = vec![
+            "verifier".to_string(),
+            "check-result".into(),
+            t.out.to_str().unwrap().into(),
+            "--receipt".into(),
+            p("receipt.json"),
+            "--expected".into(),
+            p("measurement.json"),
+            "--image".into(),
+            t.oci.to_str().unwrap().into(),
+        ];
+        args.extend(replay.iter().map(|a| a.to_string()));
+        verifier::cli::run(verifier::cli::Cli::try_parse_from(args).unwrap())
+    };
+    // A task on a real DataProtector zip, its system prompt and parameters from the data.
+    let image = image("check-dataset");
+    let zip = protected_data("v2-full");
+    let t = dataset_task(&image, &zip, &[]);
+    let dir = sealed(&t);
+    std::fs::write(dir.join("dataset.zip"), &zip).unwrap();
+    std::fs::write(dir.join("other.zip"), protected_data("v2-unicode")).unwrap();
+    let zip_arg = dir.join("dataset.zip").to_str().unwrap().to_string();
+    let v = check(&t, &dir, &["--replay-protected-data", &zip_arg]).unwrap();
+    assert!(v.passed, "{}", v.text);
+    assert!(v.text.contains("proven:  replay: "), "{}", v.text);
+    let other = dir.join("other.zip").to_str().unwrap().to_string();
+    let e = check(&t, &dir, &["--replay-protected-data", &other])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("the protected data's prompt has sha256"), "{e}");
+
+    // A task with a system prompt in its arguments: the replay needs it, and only it.
+    let system = "Answer in one word.";
+    let t = task(
+        "check-system",
+        PROMPT,
+        &[&format!("system={system}"), "max_tokens=8", "temperature=0"],
+    );
+    let dir = sealed(&t);
+    for (f, text) in [
+        ("prompt.txt", PROMPT),
+        ("system.txt", system),
+        ("other-system.txt", "Answer in two words."),
+    ] {
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let v = check(
+        &t,
+        &dir,
+        &[
+            "--replay-prompt-file",
+            &p("prompt.txt"),
+            "--replay-system-file",
+            &p("system.txt"),
+        ],
+    )
+    .unwrap();
+    assert!(v.passed, "{}", v.text);
+    assert!(v.text.contains("proven:  replay: "), "{}", v.text);
+    let e = check(&t, &dir, &["--replay-prompt-file", &p("prompt.txt")])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("--replay-system-file"), "{e}");
+    let e = check(
+        &t,
+        &dir,
+        &[
+            "--replay-prompt-file",
+            &p("prompt.txt"),
+            "--replay-system-file",
+            &p("other-system.txt"),
+        ],
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("the system prompt given has sha256"), "{e}");
+
+    // One source for the replay's prompt, a system file only beside a prompt file, and the
+    // layout only with a replay.
+    let base = [
+        "verifier",
+        "check-result",
+        "r",
+        "--receipt",
+        "r.json",
+        "--expected",
+        "m.json",
+    ];
+    for extra in [
+        &[
+            "--image",
+            "oci",
+            "--replay-prompt-file",
+            "p",
+            "--replay-protected-data",
+            "z",
+        ][..],
+        &[
+            "--image",
+            "oci",
+            "--replay-protected-data",
+            "z",
+            "--replay-system-file",
+            "s",
+        ],
+        &["--image", "oci"],
+        &["--replay-protected-data", "z"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        assert!(
+            verifier::cli::Cli::try_parse_from(&args).is_err(),
+            "{args:?} parsed"
+        );
+    }
+    assert!(verifier::cli::Cli::try_parse_from(
+        base.iter()
+            .chain(&["--image", "oci", "--replay-protected-data", "z"])
+            .copied()
+            .collect::<Vec<_>>()
+    )
+    .is_ok());
 }

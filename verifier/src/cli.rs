@@ -221,6 +221,7 @@ pub struct QuoteChecks {
 
 /// `verifier check-result`.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("replay_source").args(["replay_prompt_file", "replay_protected_data"])))]
 pub struct CheckResultArgs {
     /// The result: iexec_out.zip, its unpacked directory, or the encrypted archive.
     pub result: PathBuf,
@@ -281,7 +282,7 @@ pub struct CheckResultArgs {
     /// Read the result, receipt, measurement and collateral from one evidence bundle
     /// (`verifier bundle`); RESULT is then the bundle. Root, policy and time stay yours.
     /// With --expected, the measurement given is used and must be the bundle's.
-    #[arg(long, conflicts_with_all = ["receipt", "task", "sdk_task", "collateral", "collateral_cache", "replay_prompt_file"])]
+    #[arg(long, conflicts_with_all = ["receipt", "task", "sdk_task", "collateral", "collateral_cache", "replay_source"])]
     pub bundle: bool,
     /// Collateral for the quote: dcap-qvl QuoteCollateralV3 JSON bundle.
     #[arg(long, value_name = "BUNDLE.json", conflicts_with = "collateral_cache")]
@@ -299,8 +300,20 @@ pub struct CheckResultArgs {
     /// --image.
     #[arg(long, value_name = "F", requires = "image")]
     pub replay_prompt_file: Option<PathBuf>,
-    /// The image layout the task ran, for --replay-prompt-file.
-    #[arg(long, value_name = "LAYOUT", requires = "replay_prompt_file")]
+    /// Also replay the result (as `verifier replay`) with the DataProtector zip the task read;
+    /// needs --image.
+    #[arg(long, value_name = "ZIP", requires = "image")]
+    pub replay_protected_data: Option<PathBuf>,
+    /// The system prompt, for a replay of a result that has one (not from protected data).
+    #[arg(
+        long,
+        value_name = "F",
+        requires = "replay_prompt_file",
+        conflicts_with = "replay_protected_data"
+    )]
+    pub replay_system_file: Option<PathBuf>,
+    /// The image layout the task ran, for --replay-prompt-file or --replay-protected-data.
+    #[arg(long, value_name = "LAYOUT", requires = "replay_source")]
     pub image: Option<PathBuf>,
 }
 
@@ -816,13 +829,19 @@ fn check_result(a: CheckResultArgs) -> Result<Verdict, Error> {
         checks.append(&mut o.report.checks);
         o.report.checks = checks;
     }
-    if let (Some(f), Some(image)) = (&a.replay_prompt_file, &a.image) {
+    let replay_prompt = match (&a.replay_prompt_file, &a.replay_protected_data) {
+        (Some(f), _) => Some(crate::replay::PromptInput::Text(read(f)?)),
+        (_, Some(z)) => Some(crate::replay::PromptInput::ProtectedData(read(z)?)),
+        _ => None,
+    };
+    if let (Some(prompt), Some(image)) = (replay_prompt, &a.image) {
+        let system = a.replay_system_file.as_deref().map(read).transpose()?;
         let r = run_replay(
             &archive,
             image,
             &expected,
-            crate::replay::PromptInput::Text(read(f)?),
-            None,
+            prompt,
+            system,
             crate::replay::Runner::Auto,
         )?;
         let ok = r.report.passed();

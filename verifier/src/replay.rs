@@ -204,19 +204,11 @@ pub fn replay(i: &Inputs<'_>) -> Result<Replay, Error> {
     };
     let stopped_on_time = clock != Clock::NotStopped;
     let own = own_settings(clock);
-    let (env, source_args) = prompt_env(i, &original, &own)?;
+    let given = prompt_env(i, &original, &own)?;
 
     // Step 4: run the measured binary on the measured model.
     let runner = i.runner.resolve();
-    let replayed = run(
-        i,
-        &measured,
-        &original,
-        model,
-        (env, source_args),
-        &own,
-        runner,
-    )?;
+    let replayed = run(i, &measured, &original, model, given, &own, runner)?;
 
     // Step 5: compare every deterministic claim.
     let (checks, summary) = claims(&original, &replayed, clock);
@@ -264,13 +256,19 @@ fn own_settings(clock: Clock) -> Vec<(&'static str, String)> {
 /// Environment variables, as bytes (a prompt need not be UTF-8 to be refused cleanly).
 type WorkerEnv = Vec<(String, Vec<u8>)>;
 
-/// The worker variables that carry the prompt to the app as the original run got it, and the
-/// arguments that do (a prompt from the arguments); after checking its digest.
-fn prompt_env(
-    i: &Inputs<'_>,
-    original: &Value,
-    own: &[(&str, String)],
-) -> Result<(WorkerEnv, Vec<String>), Error> {
+/// How the replay hands the prompt over: the worker's variables, the arguments that carry it,
+/// and the fields of the protected dataset (the app reads those parameters there, not from
+/// the arguments).
+struct Given {
+    env: WorkerEnv,
+    args: Vec<String>,
+    in_data: Vec<String>,
+}
+
+/// The worker variables that carry the prompt to the app as the original run got it, the
+/// arguments that do (a prompt from the arguments), and the dataset's fields; after checking
+/// its digest.
+fn prompt_env(i: &Inputs<'_>, original: &Value, own: &[(&str, String)]) -> Result<Given, Error> {
     let source = str_at(original, &["prompt", "source"]).unwrap_or("absent");
     let stated = str_at(original, &["prompt", "sha256"]).unwrap_or("absent");
     let refuse = |why: String| Error::malformed("prompt", why);
@@ -278,6 +276,7 @@ fn prompt_env(
     std::fs::create_dir_all(&input).map_err(|e| Error::io(&input, e))?;
     let mut env: WorkerEnv = Vec::new();
     let mut args = Vec::new();
+    let mut in_data = Vec::new();
     match (&i.prompt, source) {
         (PromptInput::ProtectedData(zip), "protected-data") => {
             let (files, dirs) = crate::iexec::archive::read_zip(zip)?;
@@ -291,6 +290,7 @@ fn prompt_env(
                     sha(&text)
                 )));
             }
+            in_data = files.keys().cloned().collect();
             let zip = with_own_settings(zip, files, dirs, own)?;
             std::fs::write(input.join("dataset"), zip).map_err(|e| Error::io(&input, e))?;
             env.push(("IEXEC_DATASET_FILENAME".into(), b"dataset".to_vec()));
@@ -338,7 +338,11 @@ fn prompt_env(
     if let Some(stated) = str_at(original, &["prompt", "system_sha256"]) {
         if source != "protected-data" {
             let s = i.system.as_deref().ok_or_else(|| {
-                refuse("result.json has a system prompt: give --system-file F".into())
+                refuse(
+                    "result.json has a system prompt: give it (--system-file F; for \
+                     check-result, --replay-system-file F)"
+                        .into(),
+                )
             })?;
             let s = as_stated(s, stated);
             if sha(&s) != stated {
@@ -354,10 +358,9 @@ fn prompt_env(
             ));
         }
     }
-    Ok((env, args))
+    Ok(Given { env, args, in_data })
 }
 
-/// A DataProtector string field: borsh when its length prefix fits, else raw UTF-8.
 /// The requester's dataset, as the app is to read it in the replay: unchanged, or, where it
 /// carries a parameter the replay sets itself ([`own_settings`]), rewritten with that field
 /// as decimal text (both DataProtector formats read an integer so). The app refuses a
@@ -382,6 +385,7 @@ fn with_own_settings(
     crate::bundle::deterministic_zip(&files, &dirs, Some("prompt"))
 }
 
+/// A DataProtector string field: borsh when its length prefix fits, else raw UTF-8.
 fn protected_text(v: &[u8]) -> Vec<u8> {
     let borsh = v.get(..4).and_then(|p| {
         let n = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as usize;
@@ -396,19 +400,23 @@ fn run(
     measured: &Measured,
     original: &Value,
     model: &str,
-    (env, mut args): (WorkerEnv, Vec<String>),
+    given: Given,
     own: &[(&str, String)],
     runner: Runner,
 ) -> Result<Value, Error> {
-    // The parameters, except those the protected data carried (the app reads them there, the
-    // replay's own settings rewritten) and the replay's own settings, given after them.
-    let from_data: Vec<&str> = original["prompt"]["fields"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    // The parameters, except those the dataset holds (the app reads them there, the replay's
+    // own settings rewritten) and the replay's own settings, given after them. What the
+    // dataset holds is read from the zip itself, not from the fields result.json names (those
+    // are compared with the replay's record).
+    let Given {
+        env,
+        mut args,
+        in_data,
+    } = given;
+    let from_data = |k: &str| in_data.iter().any(|f| f == k);
     if let Some(p) = original["parameters"].as_object() {
         for (k, v) in p {
-            if from_data.contains(&k.as_str()) || own.iter().any(|(o, _)| o == k) {
+            if from_data(k) || own.iter().any(|(o, _)| o == k) {
                 continue;
             }
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
@@ -428,7 +436,7 @@ fn run(
         }
     }
     for (k, v) in own {
-        if !from_data.contains(k) {
+        if !from_data(k) {
             args.push(format!("{k}={v}"));
         }
     }
@@ -596,7 +604,11 @@ fn run_runc(
     mounts.push(bind(out, "/iexec_out", "rw"));
     let bytes = serde_json::to_vec(&cfg).map_err(|e| Error::malformed("runc config.json", e))?;
     std::fs::write(&cfg_path, bytes).map_err(|e| Error::io(&cfg_path, e))?;
-    let id = format!("verifier-replay-{}", std::process::id());
+    // One container per replay: two replays of one process (threads of a library user, or of
+    // a test binary) must not share a name, or one's `runc delete` stops the other.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("verifier-replay-{}-{n}", std::process::id());
     let o = Command::new("runc")
         .arg("run")
         .arg("--bundle")
@@ -656,20 +668,29 @@ fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, Stri
         let opens_think = original["prompt"]
             .get("think")
             .is_some_and(|t| !t.is_null());
-        let none = if opens_think && clock == Clock::BeforeFirstToken {
-            Value::from("")
-        } else {
-            Value::Null
+        // A template may open `<think>` on a model the app does not call a reasoning model
+        // (no `think` recorded): its empty reasoning is then "" too, which hides nothing.
+        let none = match (&original["reasoning"], opens_think, clock) {
+            (_, true, Clock::BeforeFirstToken) => Value::from(""),
+            (r, false, Clock::BeforeFirstToken) if r == "" => Value::from(""),
+            _ => Value::Null,
         };
         compare("answer (none)", &original["answer"], &Value::from(""));
         compare("reasoning (none)", &original["reasoning"], &none);
         let stopped = |v: &Value| match (v["status"].as_str(), v["error"]["kind"].as_str()) {
             (Some("ok"), None) if v["error"].is_null() => Value::from("ok"),
-            (Some("error"), Some("time-budget")) => Value::from("error: time-budget"),
-            (s, k) => Value::from(format!(
-                "{}: {}",
+            (Some("error"), Some("time-budget"))
+                if v["error"].as_object().is_some_and(|e| {
+                    e.len() == 2 && e.get("message").is_some_and(Value::is_string)
+                }) =>
+            {
+                Value::from("error: time-budget")
+            }
+            // Never one of the two above: the error record as it is.
+            (s, _) => Value::from(format!(
+                "status {} with error {}",
                 s.unwrap_or("absent"),
-                k.unwrap_or("none")
+                short(&v["error"])
             )),
         };
         let by_the_clock = stopped(original);
@@ -683,8 +704,8 @@ fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, Stri
         compare("status and error (the clock's)", &fine, &by_the_clock);
         compare("status (replay)", &Value::from("ok"), &stopped(replayed));
         let first_token = match replayed["finish_reason"].as_str() {
-            Some("length" | "stop") => replayed["finish_reason"].clone(),
-            _ => Value::from("length or stop"),
+            Some("length" | "eos") => replayed["finish_reason"].clone(),
+            _ => Value::from("length or eos"),
         };
         compare(
             "finish_reason (replay)",
@@ -693,14 +714,10 @@ fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, Stri
         );
         if clock == Clock::BeforeFirstToken {
             compare(
-                "usage.prompt_tokens",
-                &original["usage"]["prompt_tokens"],
-                &replayed["usage"]["prompt_tokens"],
-            );
-            compare(
-                "usage.completion_tokens (none)",
-                &original["usage"]["completion_tokens"],
-                &Value::from(0),
+                "usage (the prompt's tokens, none generated)",
+                &original["usage"],
+                &serde_json::json!({"prompt_tokens": replayed["usage"]["prompt_tokens"],
+                                    "completion_tokens": 0}),
             );
         } else {
             // The prompt was never tokenized: no count, and no word on `<think>` yet.
@@ -712,6 +729,12 @@ fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, Stri
             if let Some(r) = prompt_record.as_object_mut() {
                 r.remove("think");
             }
+            // Only a chat template is rendered before the prompt is read.
+            compare(
+                "parameters.template (a template was rendered)",
+                &original["parameters"]["template"],
+                &Value::from("chat"),
+            );
         }
     } else {
         for key in ["status", "answer", "reasoning", "error"] {
@@ -736,6 +759,34 @@ fn claims(original: &Value, replayed: &Value, clock: Clock) -> (Vec<Check>, Stri
         }
     }
     compare("parameters (but time_budget)", &params, &again);
+    // What is not replayed must still be a value the app takes: a time budget in its range,
+    // and, where the clock stopped the original, a length it had not reached.
+    let int = |v: &Value| v.as_u64();
+    let budget = &original["parameters"]["time_budget"];
+    let budget_ok = int(budget).is_some_and(|b| (1..=86400).contains(&b));
+    compare(
+        "parameters.time_budget (1 to 86400 s)",
+        &(if budget_ok {
+            budget.clone()
+        } else {
+            Value::from("1 to 86400")
+        }),
+        budget,
+    );
+    if clock != Clock::NotStopped {
+        let max = &original["parameters"]["max_tokens"];
+        let done = int(&original["usage"]["completion_tokens"]).unwrap_or(0);
+        let max_ok = int(max).is_some_and(|m| m > done && m <= 32768);
+        compare(
+            "parameters.max_tokens (more than were generated)",
+            &(if max_ok {
+                max.clone()
+            } else {
+                Value::from(format!("{} to 32768", done + 1))
+            }),
+            max,
+        );
+    }
     compare("prompt record", &original["prompt"], &prompt_record);
     let summary = match (first, clock) {
         (Some(d), _) => format!("differs: {d}"),
@@ -819,7 +870,8 @@ mod tests {
             "schema": "iexec-llm/result/v1", "status": "ok", "answer": "",
             "reasoning": reasoning, "finish_reason": "time",
             "usage": {"prompt_tokens": 30, "completion_tokens": 0},
-            "parameters": {"max_tokens": 512, "temperature": 0.0, "seed": 1, "time_budget": 3},
+            "parameters": {"max_tokens": 512, "temperature": 0.0, "seed": 1, "time_budget": 3,
+                           "template": "chat"},
             "prompt": prompt, "model": {"file": "m.gguf", "sha256": "cd"},
             "app": {"version": "0.1.0", "binary_sha256": "ef"}, "error": null,
         });
@@ -853,7 +905,19 @@ mod tests {
             e["error"] = json!({"kind": "time-budget", "message": "the prompt's 30 tokens …"});
             let (c, _) = claims(&e, &replayed, Clock::BeforeFirstToken);
             assert_eq!(failures(&c), Vec::<&str>::new(), "{think:?}");
+            // The replay's one token may end the answer.
+            let mut eos = replayed.clone();
+            eos["finish_reason"] = "eos".into();
+            eos["usage"]["completion_tokens"] = 0.into();
+            let (c, _) = claims(&original, &eos, Clock::BeforeFirstToken);
+            assert_eq!(failures(&c), Vec::<&str>::new(), "{think:?}");
         }
+        // A template that opens `<think>` on a model not known to reason: its empty
+        // reasoning is "" with no `think` recorded.
+        let (mut original, replayed) = stopped_before_first_token(None);
+        original["reasoning"] = "".into();
+        let (c, _) = claims(&original, &replayed, Clock::BeforeFirstToken);
+        assert_eq!(failures(&c), Vec::<&str>::new());
     }
 
     #[test]
@@ -869,8 +933,68 @@ mod tests {
             (
                 "reasoning on a model that does not think",
                 None,
-                |o, _| o["reasoning"] = "".into(),
+                |o, _| o["reasoning"] = "I think".into(),
                 "replayed reasoning (none)",
+            ),
+            (
+                "an error message that is not text",
+                None,
+                |o, _| {
+                    o["status"] = "error".into();
+                    o["error"] = json!({"kind": "time-budget", "message": 3});
+                },
+                "replayed status and error (the clock's)",
+            ),
+            (
+                "an error with more than its kind and message",
+                None,
+                |o, _| {
+                    o["status"] = "error".into();
+                    o["error"] = json!({"kind": "time-budget", "message": "x", "note": "y"});
+                },
+                "replayed status and error (the clock's)",
+            ),
+            (
+                "a usage with more than its counts",
+                None,
+                |o, _| o["usage"]["cached_tokens"] = 3.into(),
+                "replayed usage (the prompt's tokens, none generated)",
+            ),
+            (
+                "some tokens counted",
+                None,
+                |o, _| o["usage"]["completion_tokens"] = 2.into(),
+                "replayed usage (the prompt's tokens, none generated)",
+            ),
+            (
+                "a time budget the app does not take",
+                None,
+                |o, _| o["parameters"]["time_budget"] = "lots".into(),
+                "replayed parameters.time_budget (1 to 86400 s)",
+            ),
+            (
+                "a time budget of none",
+                None,
+                |o, _| o["parameters"]["time_budget"] = 0.into(),
+                "replayed parameters.time_budget (1 to 86400 s)",
+            ),
+            (
+                "a length that is not a count",
+                None,
+                |o, _| o["parameters"]["max_tokens"] = "x".into(),
+                "replayed parameters.max_tokens (more than were generated)",
+            ),
+            (
+                "a length of none",
+                None,
+                |o, _| o["parameters"]["max_tokens"] = 0.into(),
+                "replayed parameters.max_tokens (more than were generated)",
+            ),
+            (
+                "a replay that ended otherwise",
+                None,
+                |_, r| r["finish_reason"] = "time".into(),
+                "replayed finish_reason (replay)",
             ),
             (
                 "reasoning text",
@@ -912,7 +1036,7 @@ mod tests {
                 "another prompt length",
                 None,
                 |o, _| o["usage"]["prompt_tokens"] = 31.into(),
-                "replayed usage.prompt_tokens",
+                "replayed usage (the prompt's tokens, none generated)",
             ),
             (
                 "a prompt the replay could not read",
@@ -1001,6 +1125,16 @@ mod tests {
                 "another prompt",
                 |o| o["prompt"]["sha256"] = "00".into(),
                 "replayed prompt record",
+            ),
+            (
+                "no template to render",
+                |o| o["parameters"]["template"] = "raw".into(),
+                "replayed parameters.template (a template was rendered)",
+            ),
+            (
+                "a length it could not have reached",
+                |o| o["parameters"]["max_tokens"] = 0.into(),
+                "replayed parameters.max_tokens (more than were generated)",
             ),
         ];
         for (what, tamper, named) in cases {
