@@ -54,8 +54,67 @@ struct Layer {
 /// One sequence's keys and values, f16: `[layer][position][kv head × head_dim]`.
 #[derive(Default)]
 pub struct KvCache {
-    k: Vec<f16>,
-    v: Vec<f16>,
+    k: CacheArray,
+    v: CacheArray,
+}
+
+/// One array of a KV cache: f16 values in zeroed anonymous memory of its own (zero bits are
+/// f16 zero). The kernel backs a page of it only when a position in it is first written, so
+/// a sequence holds the positions it has reached, not the whole context. It is advised
+/// `MADV_NOHUGEPAGE` before anything is written: the cache is layer-major, a token writes one
+/// row in each layer's block, and on a host whose transparent huge pages are `always` that
+/// first write would back a whole 2 MiB of every block (R1 at 4,096 positions: all of it).
+#[derive(Default)]
+struct CacheArray {
+    map: Option<memmap2::MmapMut>,
+    len: usize,
+}
+
+impl CacheArray {
+    fn zeroed(len: usize) -> Result<Self, Error> {
+        if len == 0 {
+            return Ok(Self::default());
+        }
+        let bytes = len
+            .checked_mul(size_of::<f16>())
+            .ok_or_else(|| Error::Inference("a KV cache larger than memory".into()))?;
+        let map = memmap2::MmapMut::map_anon(bytes).map_err(|e| {
+            Error::Inference(format!("cannot allocate {bytes} bytes for a KV cache: {e}"))
+        })?;
+        #[cfg(target_os = "linux")]
+        {
+            // Advice only: a kernel that refuses it (THP compiled out) leaves plain pages.
+            let _ = map.advise(memmap2::Advice::NoHugePage);
+        }
+        Ok(Self {
+            map: Some(map),
+            len,
+        })
+    }
+}
+
+impl std::ops::Deref for CacheArray {
+    type Target = [f16];
+    fn deref(&self) -> &[f16] {
+        match &self.map {
+            None => &[],
+            // SAFETY: the map holds `len` f16 values (2 bytes each, page-aligned, any bits a
+            // valid f16), and lives as long as `self`.
+            Some(m) => unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<f16>(), self.len) },
+        }
+    }
+}
+
+impl std::ops::DerefMut for CacheArray {
+    fn deref_mut(&mut self) -> &mut [f16] {
+        match &mut self.map {
+            None => &mut [],
+            // SAFETY: as in `deref`, borrowed mutably through `self`.
+            Some(m) => unsafe {
+                std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<f16>(), self.len)
+            },
+        }
+    }
 }
 
 /// Tokens of one sequence fed at positions `pos..pos + tokens.len()`, with its cache.
@@ -324,30 +383,21 @@ impl Decoder {
             pool,
             map,
         };
-        d.cache = d.new_cache();
+        d.cache = d.new_cache()?;
         Ok(d)
     }
 
-    /// An empty cache for one more sequence of this model's context.
+    /// An empty cache for one more sequence of this model's context ([`CacheArray`]: zeroed,
+    /// resident only where a position has been written, never in huge pages).
     ///
-    /// Allocated zeroed (zero bits are f16 zero), not filled: the allocator hands out fresh
-    /// pages that the kernel backs with memory only when a position is first written, so a
-    /// sequence holds the positions it has reached, not the whole context.
-    ///
-    /// The cache is layer-major, so a token writes one row in each layer's block; on a host
-    /// whose transparent huge pages are `always`, that first write would back a whole 2 MiB
-    /// of every block (R1 at 4,096 positions: all of it), so the cache is advised
-    /// `MADV_NOHUGEPAGE`.
-    pub fn new_cache(&self) -> KvCache {
-        use half::vec::HalfBitsVecExt;
+    /// # Errors
+    /// [`Error::Inference`] when the memory cannot be mapped.
+    pub fn new_cache(&self) -> Result<KvCache, Error> {
         let len = self.n_layer * self.context * self.n_head_kv * self.head_dim;
-        let (k, v): (Vec<f16>, Vec<f16>) = (
-            vec![0u16; len].reinterpret_into(),
-            vec![0u16; len].reinterpret_into(),
-        );
-        no_huge_pages(&k);
-        no_huge_pages(&v);
-        KvCache { k, v }
+        Ok(KvCache {
+            k: CacheArray::zeroed(len)?,
+            v: CacheArray::zeroed(len)?,
+        })
     }
 
     fn bytes(&self, m: &QMat) -> &[u8] {
@@ -673,34 +723,6 @@ fn pack(
     Ok(())
 }
 
-/// Advises the whole pages inside `a` `MADV_NOHUGEPAGE` (see [`Decoder::new_cache`]). Advice
-/// only: where the kernel refuses it, the memory is used as it is.
-fn no_huge_pages(a: &[f16]) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: sysconf has no preconditions.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-        let start = a.as_ptr() as usize;
-        let (first, end) = (
-            (start + page - 1) & !(page - 1),
-            (start + size_of_val(a)) & !(page - 1),
-        );
-        if end > first {
-            // SAFETY: the range lies inside the vector's own allocation, and MADV_NOHUGEPAGE
-            // changes only how the kernel backs it, never its contents.
-            unsafe {
-                libc::madvise(
-                    first as *mut libc::c_void,
-                    end - first,
-                    libc::MADV_NOHUGEPAGE,
-                )
-            };
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = a;
-}
-
 /// Hands the allocator's free heap pages back to the kernel. A prompt's rows need scratch
 /// (activations of every row through each matrix: SmolLM2 with 128 rows, 6.8 MB of heap) that
 /// glibc keeps mapped once freed, because the metadata arrays freed at load raise its mmap
@@ -766,24 +788,22 @@ mod tests {
     /// refuses MADV_NOHUGEPAGE); every machine this project runs on has them.
     #[test]
     fn a_cache_array_is_advised_away_from_huge_pages() {
-        use half::vec::HalfBitsVecExt;
         if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
             eprintln!("no transparent huge pages in this kernel");
             return;
         }
-        // 64 MiB: above glibc's largest mmap threshold (32 MiB), so always a fresh mapping
-        // that no other test's cache has advised before.
-        let a: Vec<f16> = vec![0u16; 32 << 20].reinterpret_into();
+        // A map of its own, advised before its first write; it reads as f16 zeros.
+        let mut a = CacheArray::zeroed(32 << 20).expect("64 MiB");
         let middle = a.as_ptr() as usize + (32 << 20);
-        assert!(
-            !vm_flags(middle).split_whitespace().any(|f| f == "nh"),
-            "fresh memory is not advised yet"
-        );
-        no_huge_pages(&a);
         assert!(
             vm_flags(middle).split_whitespace().any(|f| f == "nh"),
             "{}",
             vm_flags(middle)
         );
+        assert_eq!(a.len(), 32 << 20);
+        assert!(a.iter().step_by(4096).all(|x| x.to_bits() == 0));
+        a[5] = f16::from_f32(1.5);
+        assert_eq!(a[5].to_f32(), 1.5);
+        assert!(CacheArray::zeroed(0).expect("empty").is_empty());
     }
 }

@@ -183,7 +183,7 @@ impl Model {
     pub fn sequence(&self) -> Result<Sequence, Error> {
         match &self.pass {
             Pass::Decoder(m) => Ok(Sequence {
-                cache: m.new_cache(),
+                cache: m.new_cache()?,
                 len: 0,
                 model: self.id,
             }),
