@@ -21,18 +21,38 @@ struct Task {
     out: PathBuf,
 }
 
-fn task(tag: &str, prompt: &str, args: &[&str]) -> Task {
-    let dir = tempdir(tag);
+/// An image holding the static app and SmolLM2, and its measurement.
+fn image(tag: &str) -> (PathBuf, oci_image::Measurement) {
+    let oci = tempdir(tag).join("oci");
     let expected = oci_image::build(
         &spec(&static_app(), vec![(smollm2(), SMOLLM2.into())]),
-        &dir.join("oci"),
+        &oci,
     )
     .unwrap();
+    (oci, expected)
+}
+
+/// Runs the image's binary as a worker does, with these worker variables and, under
+/// `IEXEC_IN`, these input files.
+fn run_task(
+    image: &(PathBuf, oci_image::Measurement),
+    env: &[(&str, &str)],
+    inputs: &[(&str, &[u8])],
+    args: &[&str],
+) -> Task {
+    let dir = tempdir("task");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (name, bytes) in inputs {
+        std::fs::write(input.join(name), bytes).unwrap();
+    }
     let out = dir.join("out");
     let o = Command::new(static_app())
         .env_clear()
+        .env("IEXEC_IN", &input)
         .env("IEXEC_OUT", &out)
-        .env("IEXEC_REQUESTER_SECRET_1", prompt)
+        .env("IEXEC_INPUT_FILES_NUMBER", "0")
+        .envs(env.iter().copied())
         .args([
             "--model",
             smollm2().to_str().unwrap(),
@@ -44,10 +64,32 @@ fn task(tag: &str, prompt: &str, args: &[&str]) -> Task {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     Task {
-        oci: dir.join("oci"),
-        expected,
+        oci: image.0.clone(),
+        expected: image.1.clone(),
         out,
     }
+}
+
+/// A task with its prompt in a requester secret, on an image of its own.
+fn task(tag: &str, prompt: &str, args: &[&str]) -> Task {
+    run_task(
+        &image(tag),
+        &[("IEXEC_REQUESTER_SECRET_1", prompt)],
+        &[],
+        args,
+    )
+}
+
+/// A task whose prompt (and parameters) come from a protected dataset, as a worker hands it
+/// over (the file named by the dataset's address).
+fn dataset_task(image: &(PathBuf, oci_image::Measurement), zip: &[u8], args: &[&str]) -> Task {
+    let name = "0x9c7a6e1f2b3d4c5e6f708192a3b4c5d6e7f80910";
+    run_task(
+        image,
+        &[("IEXEC_DATASET_FILENAME", name)],
+        &[(name, zip)],
+        args,
+    )
 }
 
 fn run(t: &Task, prompt: &str, engine_env: &[(&str, &str)]) -> Result<Replay, String> {
@@ -60,13 +102,36 @@ fn run_with(
     engine_env: &[(&str, &str)],
     runner: Runner,
 ) -> Result<Replay, String> {
+    replay_of(
+        t,
+        PromptInput::Text(prompt.as_bytes().to_vec()),
+        engine_env,
+        runner,
+    )
+}
+
+fn replay_dataset(t: &Task, zip: &[u8]) -> Result<Replay, String> {
+    replay_of(
+        t,
+        PromptInput::ProtectedData(zip.to_vec()),
+        &[],
+        Runner::Direct,
+    )
+}
+
+fn replay_of(
+    t: &Task,
+    prompt: PromptInput,
+    engine_env: &[(&str, &str)],
+    runner: Runner,
+) -> Result<Replay, String> {
     let archive = ResultArchive::open(&t.out, None).unwrap();
     let work = tempdir("replay-work");
     replay(&verifier::replay::Inputs {
         archive: &archive,
         layout: &t.oci,
         expected: &t.expected,
-        prompt: PromptInput::Text(prompt.as_bytes().to_vec()),
+        prompt,
         system: None,
         work: &work,
         engine_env: engine_env
@@ -466,64 +531,6 @@ fn protected_data(case: &str) -> Vec<u8> {
         out
     });
     std::fs::read(dir.join(format!("{case}.zip"))).unwrap()
-}
-
-/// A task whose prompt (and parameters) come from a protected dataset, as a worker hands it
-/// over, run by the binary of an image built once per test.
-fn dataset_task(image: &(PathBuf, oci_image::Measurement), zip: &[u8], args: &[&str]) -> Task {
-    let dir = tempdir("dataset-task");
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    let name = "0x9c7a6e1f2b3d4c5e6f708192a3b4c5d6e7f80910";
-    std::fs::write(input.join(name), zip).unwrap();
-    let out = dir.join("out");
-    let o = Command::new(static_app())
-        .env_clear()
-        .env("IEXEC_IN", &input)
-        .env("IEXEC_OUT", &out)
-        .env("IEXEC_DATASET_FILENAME", name)
-        .env("IEXEC_INPUT_FILES_NUMBER", "0")
-        .args([
-            "--model",
-            smollm2().to_str().unwrap(),
-            "--model-sha256",
-            SMOLLM2_SHA256,
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    Task {
-        oci: image.0.clone(),
-        expected: image.1.clone(),
-        out,
-    }
-}
-
-fn image(tag: &str) -> (PathBuf, oci_image::Measurement) {
-    let oci = tempdir(tag).join("oci");
-    let expected = oci_image::build(
-        &spec(&static_app(), vec![(smollm2(), SMOLLM2.into())]),
-        &oci,
-    )
-    .unwrap();
-    (oci, expected)
-}
-
-fn replay_dataset(t: &Task, zip: &[u8]) -> Result<Replay, String> {
-    let archive = ResultArchive::open(&t.out, None).unwrap();
-    let work = tempdir("replay-work");
-    replay(&verifier::replay::Inputs {
-        archive: &archive,
-        layout: &t.oci,
-        expected: &t.expected,
-        prompt: PromptInput::ProtectedData(zip.to_vec()),
-        system: None,
-        work: &work,
-        engine_env: Vec::new(),
-        runner: Runner::Direct,
-    })
-    .map_err(|e| e.to_string())
 }
 
 #[test]
