@@ -311,6 +311,16 @@ enum ByBlock {
     Q8K(Vec<BlockQ8K>),
 }
 
+/// Tokens whose activations meet one record before the next: [`TILE`], or for AMX's Q4_K
+/// a whole prefill chunk, so each record's scaled B tiles are made once for more tokens.
+fn tile_tokens(p: &Packed) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if p.isa == Isa::Amx && p.t == WType::Q4K {
+        return super::x86_amx::TOKENS;
+    }
+    TILE
+}
+
 /// Below this many tokens the elementwise work stays on the calling thread: waking the pool
 /// costs more than it saves (at decode it halved SmolLM2's tokens/s).
 const PARALLEL_TOKENS: usize = 8;
@@ -396,11 +406,12 @@ pub fn matmul_packed_many(
     }
     pool.install(|| {
         tasks.into_par_iter().for_each(|(p, task, out)| {
-            let mut isum = vec![[0i32; GROUP]; TILE];
+            let tile = tile_tokens(p);
+            let mut isum = vec![[0i32; GROUP]; tile];
             for (gi, out) in out.chunks_exact_mut(tokens).enumerate() {
                 let recs = p.group(task * GROUPS_PER_TASK + gi);
-                for (ti, acc) in out.chunks_mut(TILE).enumerate() {
-                    let (t0, isum) = (ti * TILE, &mut isum[..acc.len()]);
+                for (ti, acc) in out.chunks_mut(tile).enumerate() {
+                    let (t0, isum) = (ti * tile, &mut isum[..acc.len()]);
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: a Packed exists only where `new` found its path on this CPU.
                     unsafe {

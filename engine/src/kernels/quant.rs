@@ -17,13 +17,16 @@ pub struct BlockQ8 {
     pub qs: [i8; 32],
 }
 
-/// 256 activations.
+/// 256 activations. The values come first and the block is 64-byte aligned (320 bytes),
+/// so each 64 values lie on one cache line: AMX reads its activation tiles from them in
+/// place, one line per tile row.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
 pub struct BlockQ8K {
-    /// Scale.
-    pub d: f32,
     /// Values.
     pub qs: [i8; 256],
+    /// Scale.
+    pub d: f32,
     /// Sum of each 16 values.
     pub bsums: [i16; 16],
     /// Sum of each 32 values (pairs of `bsums`: Q4_K's sub-blocks).
@@ -68,13 +71,17 @@ pub fn quantize_q8(x: &[f32]) -> Vec<BlockQ8> {
 pub fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
     x.chunks_exact(256)
         .map(|c| {
-            let (mut amax, mut max) = (0f32, 0f32);
-            for &v in c {
-                if v.abs() > amax {
-                    amax = v.abs();
-                    max = v;
-                }
-            }
+            // The first value of largest magnitude (NaN never is one), found as llama.cpp's
+            // running `> amax` scan finds it, in two passes that vectorize: the largest
+            // magnitude's bits (for floats that are not NaN the bit order is the value
+            // order), then its first position.
+            let mag = |v: &f32| match v.to_bits() & 0x7FFF_FFFF {
+                m if m > f32::INFINITY.to_bits() => 0,
+                m => m,
+            };
+            let top = c.iter().map(mag).fold(0u32, u32::max);
+            let amax = f32::from_bits(top);
+            let max = c.iter().find(|v| mag(v) == top).copied().unwrap_or(0.0);
             let mut b = BlockQ8K {
                 d: 0.0,
                 qs: [0; 256],
@@ -103,6 +110,66 @@ pub fn quantize_q8k(x: &[f32]) -> Vec<BlockQ8K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scale's value is the first of largest magnitude, as llama.cpp's running scan
+    /// (`if |v| > amax`) picks it: ties of either sign, zeros of both signs, NaN and
+    /// infinities included.
+    #[test]
+    fn the_scale_is_set_by_the_first_largest_magnitude() {
+        fn scan(c: &[f32]) -> (f32, f32) {
+            let (mut amax, mut max) = (0f32, 0f32);
+            for &v in c {
+                if v.abs() > amax {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            (amax, max)
+        }
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as u32
+        };
+        let specials = [
+            0.0,
+            -0.0,
+            3.5,
+            -3.5,
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+        ];
+        for case in 0..400 {
+            let mut c: Vec<f32> = (0..256)
+                .map(|_| (next() % 2001) as f32 / 100.0 - 10.0)
+                .collect();
+            // A few special values at random places: later cases use more of them.
+            for _ in 0..case % 9 {
+                let at = next() as usize % 256;
+                c[at] = specials[next() as usize % specials.len()];
+            }
+            if case % 50 == 0 {
+                c.iter_mut()
+                    .for_each(|v| *v = if next() % 2 == 0 { 0.0 } else { -0.0 });
+            }
+            if case % 50 == 1 {
+                c.iter_mut().for_each(|v| *v = f32::NAN);
+            }
+            let (amax, max) = scan(&c);
+            let b = &quantize_q8k(&c)[0];
+            if amax == 0.0 {
+                assert!(b.d == 0.0 && b.qs.iter().all(|q| *q == 0), "case {case}");
+                continue;
+            }
+            let iscale = -127.0 / max;
+            assert_eq!(b.d.to_bits(), (1.0 / iscale).to_bits(), "case {case}");
+            for (q, v) in b.qs.iter().zip(&c) {
+                assert_eq!(*q, round_even(iscale * v).min(127.0) as i8, "case {case}");
+            }
+        }
+    }
 
     /// Every scaled value lies within ±128: a sample of every float there (one bit pattern in
     /// 61), and every half-integer with its two neighbours.

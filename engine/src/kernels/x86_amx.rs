@@ -1,14 +1,20 @@
 //! AMX int8 tiles for Q4_K prefill on the interleaved layout ([`super::packed`]).
 //!
-//! A record's quant lines are already a tile's B operand: line `q` of chunk `c` holds, for
-//! each of 16 rows, four bytes whose low nibbles are values `4q..4q + 4` of sub-block `2c` and
-//! whose high nibbles are the same values of sub-block `2c + 1`. Masked (or shifted) into a
-//! buffer, 8 lines are sub-block `j`'s B tile (8 rows × 16 weight rows × 4 bytes), and 16
-//! tokens' 32 activation bytes of that sub-block, read in place at the activations' stride,
-//! are its A tile. One `tdpbssd` gives the 16 × 16 exact integer dot products of the
-//! sub-block; scaled by the 6-bit sub-block scales and added (integers, exact in any order)
-//! they are the `isum` the AVX-512 kernel forms, and the float combination is that kernel's
-//! own code ([`super::x86_packed::q4k_combine`]): the scalar oracle's bits.
+//! A record's quant lines are already most of a tile's B operand: line `q` of chunk `c` holds,
+//! for each of 16 rows, four bytes whose low nibbles are values `4q..4q + 4` of sub-block
+//! `2c` and whose high nibbles are the same values of sub-block `2c + 1`. Masked (or
+//! shifted), the 8 lines of the low nibbles followed by the 8 of the high ones are the 64
+//! values `64c..64c + 64` of 16 rows in the B layout (16 rows × 16 weight rows × 4 bytes),
+//! against 16 tokens' 64 activation bytes of that chunk, read in place at the activations'
+//! stride, as the A tile.
+//!
+//! The 6-bit sub-block scales are multiplied into B before the products, split in two so
+//! every byte stays unsigned and below 256: `q · (s & 15)` (at most 225) and `q · (s >> 4)`
+//! (at most 45). One `tdpbsud` (signed activations, unsigned weights) per chunk and half, into
+//! two result tiles that stay in their registers for the whole record, gives `C1` and `C2`,
+//! and `C1 + 16 · C2` is the record's scaled integer sum, the `isum` the AVX-512 kernel forms
+//! (integers, exact in any order). The float combination is that kernel's own code
+//! ([`super::x86_packed::q4k_combine`]): the scalar oracle's bits.
 //!
 //! Tokens beyond the last whole 16 of a tile go to the AVX-512 kernel.
 //!
@@ -67,8 +73,8 @@ fn request_tile_data() -> bool {
     false
 }
 
-/// Palette 1: tmm0..3 are 16 × 16 i32 results, tmm4/5 16 tokens × 32 activation bytes, tmm6/7
-/// 8 rows of 16 weight rows × 4 bytes.
+/// Palette 1: all eight tiles 16 rows × 64 bytes. tmm0..3 are results (16 tokens × 16 rows
+/// of i32), tmm4/5 16 tokens × 64 activation bytes, tmm6/7 16 lines of B (16 rows × 4 bytes).
 #[repr(C, align(64))]
 struct TileConfig([u8; 64]);
 
@@ -77,14 +83,8 @@ const fn tile_config() -> TileConfig {
     c[0] = 1;
     let mut t = 0;
     while t < 8 {
-        let (rows, colsb) = match t {
-            0..=3 => (16u8, 64u16),
-            4 | 5 => (16, 32),
-            _ => (8, 64),
-        };
-        c[16 + 2 * t] = colsb as u8;
-        c[17 + 2 * t] = (colsb >> 8) as u8;
-        c[48 + t] = rows;
+        c[16 + 2 * t] = 64;
+        c[48 + t] = 16;
         t += 1;
     }
     TileConfig(c)
@@ -95,19 +95,83 @@ static CONFIG: TileConfig = tile_config();
 #[repr(C, align(64))]
 struct Lines<const N: usize>([[u8; 64]; N]);
 
-/// Sub-block `$j`'s products into `$cp` (16 tokens × 16 rows of i32): result tile `$c`, A
-/// tile `$a` from `$ap` at stride `$st`, B tile `$b` from `$bp`.
-macro_rules! sub_block {
-    ($c:literal, $a:literal, $b:literal, $ap:expr, $st:expr, $bp:expr, $cp:expr) => {
+/// Most tokens one call takes in whole 16-token groups (the result buffer's size); the
+/// matmul hands the AMX path tiles of this many tokens, a prefill chunk.
+pub const TOKENS: usize = 128;
+
+/// Zeroes the result tiles of a pair of groups (tmm0..3).
+macro_rules! zero_results {
+    () => {
         asm!(
-            concat!("tilezero tmm", $c),
-            concat!("tileloadd tmm", $a, ", [{ap} + {st} * 1]"),
-            concat!("tileloadd tmm", $b, ", [{bp} + {line} * 1]"),
-            concat!("tdpbssd tmm", $c, ", tmm", $a, ", tmm", $b),
-            concat!("tilestored [{cp} + {line} * 1], tmm", $c),
-            ap = in(reg) $ap,
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
+        )
+    };
+}
+
+/// One chunk of 64 values for two groups of 16 tokens: B halves from `$b1` and `$b2`, A
+/// tiles from `$a0` and `$a1` at stride `$st`, into tmm0/1 (first group) and tmm2/3.
+macro_rules! chunk_pair {
+    ($b1:expr, $b2:expr, $a0:expr, $a1:expr, $st:expr) => {
+        asm!(
+            "tileloadd tmm6, [{b1} + {line} * 1]",
+            "tileloadd tmm7, [{b2} + {line} * 1]",
+            "tileloadd tmm4, [{a0} + {st} * 1]",
+            "tileloadd tmm5, [{a1} + {st} * 1]",
+            "tdpbsud tmm0, tmm4, tmm6",
+            "tdpbsud tmm1, tmm4, tmm7",
+            "tdpbsud tmm2, tmm5, tmm6",
+            "tdpbsud tmm3, tmm5, tmm7",
+            b1 = in(reg) $b1,
+            b2 = in(reg) $b2,
+            a0 = in(reg) $a0,
+            a1 = in(reg) $a1,
             st = in(reg) $st,
-            bp = in(reg) $bp,
+            line = in(reg) 64usize,
+            options(nostack, readonly),
+        )
+    };
+}
+
+/// One chunk of 64 values for a single group of 16 tokens, into tmm0/1.
+macro_rules! chunk_one {
+    ($b1:expr, $b2:expr, $a0:expr, $st:expr) => {
+        asm!(
+            "tileloadd tmm6, [{b1} + {line} * 1]",
+            "tileloadd tmm7, [{b2} + {line} * 1]",
+            "tileloadd tmm4, [{a0} + {st} * 1]",
+            "tdpbsud tmm0, tmm4, tmm6",
+            "tdpbsud tmm1, tmm4, tmm7",
+            b1 = in(reg) $b1,
+            b2 = in(reg) $b2,
+            a0 = in(reg) $a0,
+            st = in(reg) $st,
+            line = in(reg) 64usize,
+            options(nostack, readonly),
+        )
+    };
+}
+
+/// Stores result tiles tmm0..`$n` - 1 to `$cp`, 1 KiB apart.
+macro_rules! store_results {
+    ($cp:expr, 2) => {
+        asm!(
+            "tilestored [{cp} + {line} * 1], tmm0",
+            "tilestored [{cp} + {line} * 1 + 1024], tmm1",
+            cp = in(reg) $cp,
+            line = in(reg) 64usize,
+            options(nostack),
+        )
+    };
+    ($cp:expr, 4) => {
+        asm!(
+            "tilestored [{cp} + {line} * 1], tmm0",
+            "tilestored [{cp} + {line} * 1 + 1024], tmm1",
+            "tilestored [{cp} + {line} * 1 + 2048], tmm2",
+            "tilestored [{cp} + {line} * 1 + 3072], tmm3",
             cp = in(reg) $cp,
             line = in(reg) 64usize,
             options(nostack),
@@ -115,7 +179,7 @@ macro_rules! sub_block {
     };
 }
 
-/// Q4_K, the same contract as [`super::x86_packed::q4k`].
+/// Q4_K, the same contract as [`super::x86_packed::q4k`], for up to [`TOKENS`] tokens.
 ///
 /// # Safety
 /// See the module.
@@ -130,8 +194,9 @@ pub unsafe fn q4k(
 ) {
     const RB: usize = super::packed::record_bytes(WType::Q4K);
     let n = acc.len();
-    // Whole 16-token groups, at most two (the result buffer's size); the rest to AVX-512.
-    let whole = n.min(32) / 16 * 16;
+    assert!(n <= TOKENS, "{n} tokens in one AMX call");
+    // Whole 16-token groups; the rest to AVX-512.
+    let whole = n / 16 * 16;
     if whole < n {
         k512::q4k(
             recs,
@@ -145,61 +210,78 @@ pub unsafe fn q4k(
     if whole == 0 {
         return;
     }
-    let (acc, isum) = (&mut acc[..whole], &mut isum[..whole]);
+    let acc = &mut acc[..whole];
+    let groups = whole / 16;
     let m4 = _mm512_set1_epi8(0x0F);
+    let m16 = _mm512_set1_epi16(0x0F);
     let stride = std::mem::size_of::<BlockQ8K>();
-    let mut b_tiles = Lines::<64>([[0; 64]; 64]);
-    // Results of up to two 16-token groups (a 32-token tile), 8 sub-blocks each.
-    let mut c_tiles = Lines::<256>([[0; 64]; 256]);
+    // B for chunk c: lines 16c..16c + 16 of the low-scale half, then 64 + 16c.. of the high.
+    let mut b_tiles = Lines::<128>([[0; 64]; 128]);
+    // Each group's two result tiles (16 tokens × 16 rows of i32, 1 KiB each), side by side.
+    let mut c_tiles = Lines::<{ 2 * TOKENS }>([[0; 64]; 2 * TOKENS]);
     configure();
     acc.fill([0.0; 16]);
     for (b, rec) in recs.chunks_exact(RB).enumerate() {
         let rec = rec.as_ptr();
         k512::prefetch_ahead(rec, RB);
         let tile = &acts[b * tokens + t0..b * tokens + t0 + whole];
-        // Sub-block j's B tile is lines 8j..8j + 8.
+        let bt = b_tiles.0.as_mut_ptr().cast::<u8>();
         for c in 0..4 {
+            // Row r's scale in both bytes of its two 16-bit lanes.
+            let scale16 = |j: usize| {
+                let s = _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(64 + 16 * j).cast()));
+                _mm512_or_si512(s, _mm512_slli_epi32(s, 16))
+            };
+            let (sl, sh) = (scale16(2 * c), scale16(2 * c + 1));
+            let (sl1, sl2) = (_mm512_and_si512(sl, m16), _mm512_srli_epi16(sl, 4));
+            let (sh1, sh2) = (_mm512_and_si512(sh, m16), _mm512_srli_epi16(sh, 4));
             for q in 0..8 {
                 let v = _mm512_loadu_si512(rec.add(320 + 64 * (8 * c + q)).cast());
-                let lo = b_tiles.0[16 * c + q].as_mut_ptr();
-                let hi = b_tiles.0[16 * c + 8 + q].as_mut_ptr();
-                _mm512_store_si512(lo.cast(), _mm512_and_si512(v, m4));
-                _mm512_store_si512(hi.cast(), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+                let lo = _mm512_and_si512(v, m4);
+                let hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                // Two nibbles of one row per 16-bit lane, times a scale part under 16: each
+                // byte's product stays under 256, so no carry crosses into the next byte.
+                let line = |half: usize, l: usize| bt.add(64 * (64 * half + 16 * c + l));
+                _mm512_store_si512(line(0, q).cast(), _mm512_mullo_epi16(lo, sl1));
+                _mm512_store_si512(line(1, q).cast(), _mm512_mullo_epi16(lo, sl2));
+                _mm512_store_si512(line(0, 8 + q).cast(), _mm512_mullo_epi16(hi, sh1));
+                _mm512_store_si512(line(1, 8 + q).cast(), _mm512_mullo_epi16(hi, sh2));
             }
         }
-        let scales: [__m512i; 8] = simd_array!(_mm512_setzero_si512(); 8, |j| {
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(rec.add(64 + 16 * j).cast()))
-        });
-        let (bt, ct) = (
-            b_tiles.0.as_ptr().cast::<u8>(),
-            c_tiles.0.as_mut_ptr().cast::<u8>(),
+        let bt = b_tiles.0.as_ptr().cast::<u8>();
+        let (b1, b2) = (
+            |c: usize| bt.add(1024 * c),
+            |c: usize| bt.add(4096 + 1024 * c),
         );
-        let bp = |j: usize| bt.add(512 * j);
-        let cp = |g: usize, j: usize| ct.add(8192 * g + 1024 * j);
+        let ct = c_tiles.0.as_mut_ptr().cast::<u8>();
         // Every group's tile products first, then the vector work reads their results: a
         // load right after a tile store of the same lines waits for the store.
-        for g in 0..whole / 16 {
-            let a = tile[16 * g].qs.as_ptr();
-            sub_block!(0, 4, 6, a, stride, bp(0), cp(g, 0));
-            sub_block!(1, 5, 7, a.add(32), stride, bp(1), cp(g, 1));
-            sub_block!(2, 4, 6, a.add(64), stride, bp(2), cp(g, 2));
-            sub_block!(3, 5, 7, a.add(96), stride, bp(3), cp(g, 3));
-            sub_block!(0, 4, 6, a.add(128), stride, bp(4), cp(g, 4));
-            sub_block!(1, 5, 7, a.add(160), stride, bp(5), cp(g, 5));
-            sub_block!(2, 4, 6, a.add(192), stride, bp(6), cp(g, 6));
-            sub_block!(3, 5, 7, a.add(224), stride, bp(7), cp(g, 7));
-        }
-        for (g, isum) in isum.chunks_exact_mut(16).enumerate() {
-            for (t, s) in isum.iter_mut().enumerate() {
-                let mut v = _mm512_setzero_si512();
-                for (j, sc) in scales.iter().enumerate() {
-                    let d = _mm512_load_si512(cp(g, j).add(64 * t).cast());
-                    v = _mm512_add_epi32(v, _mm512_mullo_epi32(d, *sc));
-                }
-                _mm512_storeu_si512(s.as_mut_ptr().cast(), v);
+        let mut g = 0;
+        while g + 2 <= groups {
+            let (a0, a1) = (tile[16 * g].qs.as_ptr(), tile[16 * g + 16].qs.as_ptr());
+            zero_results!();
+            for c in 0..4 {
+                chunk_pair!(b1(c), b2(c), a0.add(64 * c), a1.add(64 * c), stride);
             }
+            store_results!(ct.add(2048 * g), 4);
+            g += 2;
         }
-        k512::q4k_combine(rec, tile, isum, acc);
+        if g < groups {
+            let a0 = tile[16 * g].qs.as_ptr();
+            zero_results!();
+            for c in 0..4 {
+                chunk_one!(b1(c), b2(c), a0.add(64 * c), stride);
+            }
+            store_results!(ct.add(2048 * g), 2);
+        }
+        // isum = C1 + 16 · C2, read straight from the stored result tiles.
+        let isum_at = |t: usize| {
+            let cg = ct.add(2048 * (t / 16) + 64 * (t % 16));
+            let c1 = _mm512_load_si512(cg.cast());
+            let c2 = _mm512_load_si512(cg.add(1024).cast());
+            _mm512_add_epi32(c1, _mm512_slli_epi32(c2, 4))
+        };
+        k512::q4k_combine_with(rec, tile, isum_at, acc);
     }
 }
 

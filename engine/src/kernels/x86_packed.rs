@@ -148,6 +148,25 @@ pub(super) unsafe fn q4k_combine(
     isum: &[[i32; 16]],
     acc: &mut [[f32; 16]],
 ) {
+    q4k_combine_with(
+        rec,
+        tile,
+        |t| _mm512_loadu_si512(isum[t].as_ptr().cast()),
+        acc,
+    );
+}
+
+/// [`q4k_combine`] with token `t`'s 16 integer sums given by `isum(t)`.
+///
+/// # Safety
+/// See [`q4k_combine`]; `acc` has one entry per token of `tile`.
+#[inline(always)]
+pub(super) unsafe fn q4k_combine_with(
+    rec: *const u8,
+    tile: &[BlockQ8K],
+    isum: impl Fn(usize) -> __m512i,
+    acc: &mut [[f32; 16]],
+) {
     let d = f16s(rec);
     let dmin = f16s(rec.add(32));
     // Sub-block mins as (i16, i16) pairs per lane, for 16-bit dot products with the
@@ -158,12 +177,12 @@ pub(super) unsafe fn q4k_combine(
             bytes_u(rec.add(208 + 32 * p)),
         )
     });
-    for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
+    for (t, (a, o)) in tile.iter().zip(acc.iter_mut()).enumerate() {
         let mut m = _mm512_setzero_si512();
         for (p, mins) in mins.iter().enumerate() {
             m = _mm512_dpwssd_epi32(m, *mins, bcast16(a.psums.as_ptr().add(2 * p)));
         }
-        let is = _mm512_cvtepi32_ps(_mm512_loadu_si512(s.as_ptr().cast()));
+        let is = _mm512_cvtepi32_ps(isum(t));
         // combine_q4k: ad * (d * isum - dmin * msum)
         let v = _mm512_mul_ps(
             _mm512_set1_ps(a.d),
