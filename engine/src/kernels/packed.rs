@@ -392,71 +392,99 @@ pub fn matmul_packed_many(
     } else {
         ByBlock::Q8(by_block(pool, x, k, super::quant::quantize_q8))
     };
-    // Per matrix, [group][token][16 rows]: each task's share is contiguous, and so is each
-    // tile's.
-    let mut by_group: Vec<Vec<[f32; GROUP]>> = ps
+    // Each task (a matrix and a run of its row groups) accumulates one tile of tokens at a
+    // time in its own buffer, then writes those rows of those tokens into the output.
+    let mut outs: Vec<Vec<f32>> = ps
         .iter()
-        .map(|p| vec![[0f32; GROUP]; p.rows.div_ceil(GROUP) * tokens])
+        .map(|p| Vec::with_capacity(p.rows * tokens))
         .collect();
-    let mut tasks: Vec<(&Packed, usize, &mut [[f32; GROUP]])> = Vec::new();
-    for (p, buf) in ps.iter().zip(by_group.iter_mut()) {
-        for (task, out) in buf.chunks_mut(GROUPS_PER_TASK * tokens).enumerate() {
-            tasks.push((p, task, out));
+    let mut tasks: Vec<(&Packed, usize, OutPtr)> = Vec::new();
+    for (p, out) in ps.iter().zip(outs.iter_mut()) {
+        let ptr = OutPtr(out.as_mut_ptr());
+        for task in 0..p.rows.div_ceil(GROUP).div_ceil(GROUPS_PER_TASK) {
+            tasks.push((p, task, ptr));
         }
     }
     pool.install(|| {
         tasks.into_par_iter().for_each(|(p, task, out)| {
-            let tile = tile_tokens(p);
-            let mut isum = vec![[0i32; GROUP]; tile];
-            for (gi, out) in out.chunks_exact_mut(tokens).enumerate() {
-                let recs = p.group(task * GROUPS_PER_TASK + gi);
-                for (ti, acc) in out.chunks_mut(tile).enumerate() {
-                    let (t0, isum) = (ti * tile, &mut isum[..acc.len()]);
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: a Packed exists only where `new` found its path on this CPU.
-                    unsafe {
-                        use super::{x86_amx as amx, x86_packed as k512, x86_packed_avx2 as k2};
-                        match (&acts, p.isa) {
-                            (ByBlock::Q8K(a), Isa::Amx) if p.t == WType::Q4K => {
-                                amx::q4k(recs, a, tokens, t0, acc, isum);
+            let tile = tile_tokens(p).min(tokens);
+            SCRATCH.with_borrow_mut(|(isum, acc)| {
+                if acc.len() < tile {
+                    isum.resize(tile, [0; GROUP]);
+                    acc.resize(tile, [0.0; GROUP]);
+                }
+                let groups = p.rows.div_ceil(GROUP);
+                for g in task * GROUPS_PER_TASK..groups.min((task + 1) * GROUPS_PER_TASK) {
+                    let recs = p.group(g);
+                    let (r0, width) = (g * GROUP, GROUP.min(p.rows - g * GROUP));
+                    for t0 in (0..tokens).step_by(tile) {
+                        let n = tile.min(tokens - t0);
+                        let (acc, isum) = (&mut acc[..n], &mut isum[..n]);
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: a Packed exists only where `new` found its path on this CPU.
+                        unsafe {
+                            use super::{
+                                x86_amx as amx, x86_packed as k512, x86_packed_avx2 as k2,
+                            };
+                            match (&acts, p.isa) {
+                                (ByBlock::Q8K(a), Isa::Amx) if p.t == WType::Q4K => {
+                                    amx::q4k(recs, a, tokens, t0, acc, isum);
+                                }
+                                (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx)
+                                    if p.t == WType::Q4K =>
+                                {
+                                    k512::q4k(recs, a, tokens, t0, acc, isum);
+                                }
+                                (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) => {
+                                    k512::q6k(recs, a, tokens, t0, acc, isum);
+                                }
+                                (ByBlock::Q8(a), Isa::Avx512Vnni | Isa::Amx) => {
+                                    k512::q32(p.t, recs, a, tokens, t0, acc);
+                                }
+                                (ByBlock::Q8K(a), _) if p.t == WType::Q4K => {
+                                    k2::q4k(recs, a, tokens, t0, acc, isum);
+                                }
+                                (ByBlock::Q8K(a), _) => k2::q6k(recs, a, tokens, t0, acc, isum),
+                                (ByBlock::Q8(a), _) => k2::q32(p.t, recs, a, tokens, t0, acc),
                             }
-                            (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) if p.t == WType::Q4K => {
-                                k512::q4k(recs, a, tokens, t0, acc, isum);
+                        }
+                        for (t, row) in acc.iter().enumerate() {
+                            // SAFETY: `out` has room for `rows × tokens` values; this cell run
+                            // (token t0 + t, rows r0..r0 + width) is this task's alone.
+                            unsafe {
+                                let dst = out.0.add((t0 + t) * p.rows + r0);
+                                std::ptr::copy_nonoverlapping(row.as_ptr(), dst, width);
                             }
-                            (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) => {
-                                k512::q6k(recs, a, tokens, t0, acc, isum);
-                            }
-                            (ByBlock::Q8(a), Isa::Avx512Vnni | Isa::Amx) => {
-                                k512::q32(p.t, recs, a, tokens, t0, acc);
-                            }
-                            (ByBlock::Q8K(a), _) if p.t == WType::Q4K => {
-                                k2::q4k(recs, a, tokens, t0, acc, isum);
-                            }
-                            (ByBlock::Q8K(a), _) => k2::q6k(recs, a, tokens, t0, acc, isum),
-                            (ByBlock::Q8(a), _) => k2::q32(p.t, recs, a, tokens, t0, acc),
                         }
                     }
                 }
-            }
+            });
         });
     });
-    // Each matrix's buffer is freed as soon as its output is written.
-    Ok(ps
-        .iter()
-        .zip(by_group)
-        .map(|(p, by_group)| {
-            let mut out = vec![0f32; p.rows * tokens];
-            let copy = |(tok, o): (usize, &mut [f32])| {
-                for (g, o) in o.chunks_mut(GROUP).enumerate() {
-                    o.copy_from_slice(&by_group[g * tokens + tok][..o.len()]);
-                }
-            };
-            if tokens < PARALLEL_TOKENS {
-                out.chunks_exact_mut(p.rows).enumerate().for_each(copy);
-            } else {
-                pool.install(|| out.par_chunks_exact_mut(p.rows).enumerate().for_each(copy));
-            }
-            out
-        })
-        .collect())
+    for (p, out) in ps.iter().zip(outs.iter_mut()) {
+        // SAFETY: the tasks above cover every row group of every matrix and every tile of
+        // tokens, so each of the `rows × tokens` values has been written.
+        unsafe { out.set_len(p.rows * tokens) };
+    }
+    Ok(outs)
 }
+
+thread_local! {
+    /// Each thread's tile of integer sums and float accumulators, kept between tasks (at
+    /// decode a token runs some 20,000 tasks on R1's shapes, and an allocation for each
+    /// cost about 2% of the step). No task calls back into the matmul, so the borrow is never
+    /// taken twice.
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A tile's integer sums and float accumulators.
+type Scratch = (Vec<[i32; GROUP]>, Vec<[f32; GROUP]>);
+
+/// A matrix's output buffer, shared by its tasks, each writing its own cells.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: the tasks write disjoint cells, and the buffer outlives the parallel loop.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
