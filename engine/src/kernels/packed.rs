@@ -315,7 +315,7 @@ enum ByBlock {
 /// a whole prefill chunk, so each record's scaled B tiles are made once for more tokens.
 fn tile_tokens(p: &Packed) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if p.isa == Isa::Amx && p.t == WType::Q4K {
+    if p.isa == Isa::Amx && matches!(p.t, WType::Q4K | WType::Q6K) {
         return super::x86_amx::TOKENS;
     }
     TILE
@@ -435,7 +435,10 @@ pub fn matmul_packed_many(
                                 {
                                     k512::q4k(recs, a, tokens, t0, acc, isum);
                                 }
-                                (ByBlock::Q8K(a), Isa::Avx512Vnni | Isa::Amx) => {
+                                (ByBlock::Q8K(a), Isa::Amx) => {
+                                    amx::q6k(recs, a, tokens, t0, acc, isum);
+                                }
+                                (ByBlock::Q8K(a), Isa::Avx512Vnni) => {
                                     k512::q6k(recs, a, tokens, t0, acc, isum);
                                 }
                                 (ByBlock::Q8(a), Isa::Avx512Vnni | Isa::Amx) => {

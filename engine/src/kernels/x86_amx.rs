@@ -1,4 +1,10 @@
-//! AMX int8 tiles for Q4_K prefill on the interleaved layout ([`super::packed`]).
+//! AMX int8 tiles for Q4_K and Q6_K prefill on the interleaved layout ([`super::packed`]).
+//!
+//! Q6_K (signed 8-bit scales `s`, 6-bit values `q`): with `q = ql + 16·qh` and `s = sl +
+//! 16·sh` (`sl = s & 15`, `sh = s >> 4`), the scaled sum is `T1 + 16·(T2 + T3) + 256·T4` over
+//! the products with B = `ql·sl`, `qh·sl` (unsigned, at most 225) and `ql·sh`, `qh·sh`
+//! (signed, within ±120), four result tiles per 16 tokens; the offset of 32 and the float
+//! step are the AVX-512 kernel's own ([`super::x86_packed::q6k_combine_with`]).
 //!
 //! A record's quant lines are already most of a tile's B operand: line `q` of chunk `c` holds,
 //! for each of 16 rows, four bytes whose low nibbles are values `4q..4q + 4` of sub-block
@@ -282,6 +288,146 @@ pub unsafe fn q4k(
             _mm512_add_epi32(c1, _mm512_slli_epi32(c2, 4))
         };
         k512::q4k_combine_with(rec, tile, isum_at, acc);
+    }
+}
+
+/// One Q6_K chunk of 64 values for 16 tokens: the A tile from `$a` at stride `$st`, and the
+/// four B tiles from `$b`, 4 KiB apart (products T1..T4 of the module), into
+/// tmm0..3; the last two products have signed weights.
+macro_rules! chunk_q6 {
+    ($b:expr, $a:expr, $st:expr) => {
+        asm!(
+            "tileloadd tmm4, [{a} + {st} * 1]",
+            "tileloadd tmm5, [{b} + {line} * 1]",
+            "tdpbsud tmm0, tmm4, tmm5",
+            "tileloadd tmm6, [{b} + {line} * 1 + 4096]",
+            "tdpbsud tmm1, tmm4, tmm6",
+            "tileloadd tmm7, [{b} + {line} * 1 + 8192]",
+            "tdpbssd tmm2, tmm4, tmm7",
+            "tileloadd tmm5, [{b} + {line} * 1 + 12288]",
+            "tdpbssd tmm3, tmm4, tmm5",
+            a = in(reg) $a,
+            b = in(reg) $b,
+            st = in(reg) $st,
+            line = in(reg) 64usize,
+            options(nostack, readonly),
+        )
+    };
+}
+
+/// Q6_K, the same contract as [`super::x86_packed::q6k`], for up to [`TOKENS`] tokens.
+///
+/// # Safety
+/// See the module; `recs` holds whole Q6_K records.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn q6k(
+    recs: &[u8],
+    acts: &[BlockQ8K],
+    tokens: usize,
+    t0: usize,
+    acc: &mut [[f32; 16]],
+    isum: &mut [[i32; 16]],
+) {
+    const RB: usize = super::packed::record_bytes(WType::Q6K);
+    let n = acc.len();
+    assert!(n <= TOKENS, "{n} tokens in one AMX call");
+    let whole = n / 16 * 16;
+    if whole < n {
+        k512::q6k(
+            recs,
+            acts,
+            tokens,
+            t0 + whole,
+            &mut acc[whole..],
+            &mut isum[whole..],
+        );
+    }
+    if whole == 0 {
+        return;
+    }
+    let acc = &mut acc[..whole];
+    let m4 = _mm512_set1_epi8(0x0F);
+    let m2 = _mm512_set1_epi8(3);
+    let m16 = _mm512_set1_epi32(0x0F);
+    let stride = std::mem::size_of::<BlockQ8K>();
+    // Product p's B for chunk m: lines 64p + 16m..64p + 16m + 16.
+    let mut b_tiles = Lines::<256>([[0; 64]; 256]);
+    // Two slots of a group's four result tiles.
+    let mut c_tiles = Lines::<128>([[0; 64]; 128]);
+    configure();
+    acc.fill([0.0; 16]);
+    for (b, rec) in recs.chunks_exact(RB).enumerate() {
+        let rec = rec.as_ptr();
+        k512::prefetch_ahead(rec, RB);
+        let tile = &acts[b * tokens + t0..b * tokens + t0 + whole];
+        let bt = b_tiles.0.as_mut_ptr().cast::<u8>();
+        for sub in 0..16 {
+            // Sub-block `sub` is rows 4(sub % 4)..+4 of chunk m = sub / 4. Its scale in
+            // the low byte of both 16-bit lanes of each row's lane: the low nibble, and the
+            // high part (arithmetic) plus 8, both under 16.
+            let s = _mm512_cvtepi8_epi32(_mm_loadu_si128(rec.add(32 + 16 * sub).cast()));
+            let (lo, hi) = (
+                _mm512_and_si512(s, m16),
+                _mm512_add_epi32(_mm512_srai_epi32(s, 4), _mm512_set1_epi32(8)),
+            );
+            let (sl, sh) = (
+                _mm512_or_si512(lo, _mm512_slli_epi32(lo, 16)),
+                _mm512_or_si512(hi, _mm512_slli_epi32(hi, 16)),
+            );
+            let (m, h, nib) = (sub / 4, sub / 8, (sub / 4) % 2);
+            for r in 4 * (sub % 4)..4 * (sub % 4) + 4 {
+                let (kk, i) = (r / 8, r % 8);
+                let l = _mm512_loadu_si512(rec.add(288 + 64 * (16 * h + 8 * kk + i)).cast());
+                let qh = _mm512_loadu_si512(rec.add(2336 + 64 * (8 * h + i)).cast());
+                let shift = _mm_cvtsi32_si128((2 * kk + 4 * nib) as i32);
+                let q_lo = if nib == 0 {
+                    _mm512_and_si512(l, m4)
+                } else {
+                    _mm512_and_si512(_mm512_srli_epi16(l, 4), m4)
+                };
+                let q_hi = _mm512_and_si512(_mm512_srl_epi16(qh, shift), m2);
+                // Bytes under 16 times scale parts under 16, two bytes per 16-bit lane:
+                // no product reaches 256, so none carries into its neighbour. The signed
+                // parts are the unsigned products less 8 × the value, byte by byte.
+                let line = |p: usize| bt.add(64 * (64 * p + 16 * m + r));
+                _mm512_store_si512(line(0).cast(), _mm512_mullo_epi16(q_lo, sl));
+                _mm512_store_si512(line(1).cast(), _mm512_mullo_epi16(q_hi, sl));
+                let t3 = _mm512_sub_epi8(_mm512_mullo_epi16(q_lo, sh), _mm512_slli_epi16(q_lo, 3));
+                let t4 = _mm512_sub_epi8(_mm512_mullo_epi16(q_hi, sh), _mm512_slli_epi16(q_hi, 3));
+                _mm512_store_si512(line(2).cast(), t3);
+                _mm512_store_si512(line(3).cast(), t4);
+            }
+        }
+        let bt = b_tiles.0.as_ptr().cast::<u8>();
+        let ct = c_tiles.0.as_mut_ptr().cast::<u8>();
+        // isum = C1 + 16 · (C2 + C3) + 256 · C4, from the results of slot `g % 2`.
+        let combine = |g: usize, acc: &mut [[f32; 16]]| {
+            let cs = ct.add(4096 * (g % 2));
+            let isum_at = |t: usize| {
+                let c = [0, 1024, 2048, 3072].map(|o| _mm512_load_si512(cs.add(o + 64 * t).cast()));
+                _mm512_add_epi32(
+                    _mm512_add_epi32(c[0], _mm512_slli_epi32(_mm512_add_epi32(c[1], c[2]), 4)),
+                    _mm512_slli_epi32(c[3], 8),
+                )
+            };
+            k512::q6k_combine_with(rec, &tile[16 * g..16 * g + 16], isum_at, acc);
+        };
+        // Each group's products, then the float step of the group before (a load right
+        // after a tile store of the same lines would wait for the store); two slots of
+        // results keep B, results and accumulators within L1.
+        let groups = whole / 16;
+        for g in 0..groups {
+            let a = tile[16 * g].qs.as_ptr();
+            zero_results!();
+            for m in 0..4 {
+                chunk_q6!(bt.add(1024 * m), a.add(64 * m), stride);
+            }
+            store_results!(ct.add(4096 * (g % 2)), 4);
+            if g > 0 {
+                combine(g - 1, &mut acc[16 * (g - 1)..16 * g]);
+            }
+        }
+        combine(groups - 1, &mut acc[16 * (groups - 1)..]);
     }
 }
 

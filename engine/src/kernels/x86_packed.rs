@@ -260,28 +260,47 @@ pub unsafe fn q6k(
                 }
             }
         }
-        let d = f16s(rec);
-        // Scales as (i16, i16) pairs per lane, for the offset's 16-bit dot products.
-        let pairs: [__m512i; 8] = simd_array!(_mm512_setzero_si512(); 8, |p| {
-            pair16(bytes_i(rec.add(32 + 32 * p)), bytes_i(rec.add(48 + 32 * p)))
-        });
-        for ((a, s), o) in tile.iter().zip(isum.iter()).zip(acc.iter_mut()) {
-            // The offset of 32: Σ scale · (16-value sum).
-            let mut off = _mm512_setzero_si512();
-            for (p, pair) in pairs.iter().enumerate() {
-                off = _mm512_dpwssd_epi32(off, *pair, bcast16(a.bsums.as_ptr().add(2 * p)));
-            }
-            let is = _mm512_sub_epi32(
-                _mm512_loadu_si512(s.as_ptr().cast()),
-                _mm512_slli_epi32(off, 5),
-            );
-            // combine: ad * d * isum
-            let v = _mm512_mul_ps(
-                _mm512_mul_ps(_mm512_set1_ps(a.d), d),
-                _mm512_cvtepi32_ps(is),
-            );
-            add_f(o, v);
+        q6k_combine_with(
+            rec,
+            tile,
+            |t| _mm512_loadu_si512(isum[t].as_ptr().cast()),
+            acc,
+        );
+    }
+}
+
+/// Q6_K's float step for one record: token `t`'s 16 sums of scale × (6-bit value ·
+/// activation) given by `isum(t)`, less 32 × Σ scale · (16-value sum), combined as `combine`
+/// and added to `acc`.
+///
+/// # Safety
+/// See the module; `rec` points to a whole Q6_K record, and `acc` has one entry per token
+/// of `tile`.
+#[inline(always)]
+pub(super) unsafe fn q6k_combine_with(
+    rec: *const u8,
+    tile: &[BlockQ8K],
+    isum: impl Fn(usize) -> __m512i,
+    acc: &mut [[f32; 16]],
+) {
+    let d = f16s(rec);
+    // Scales as (i16, i16) pairs per lane, for the offset's 16-bit dot products.
+    let pairs: [__m512i; 8] = simd_array!(_mm512_setzero_si512(); 8, |p| {
+        pair16(bytes_i(rec.add(32 + 32 * p)), bytes_i(rec.add(48 + 32 * p)))
+    });
+    for (t, (a, o)) in tile.iter().zip(acc.iter_mut()).enumerate() {
+        // The offset of 32: Σ scale · (16-value sum).
+        let mut off = _mm512_setzero_si512();
+        for (p, pair) in pairs.iter().enumerate() {
+            off = _mm512_dpwssd_epi32(off, *pair, bcast16(a.bsums.as_ptr().add(2 * p)));
         }
+        let is = _mm512_sub_epi32(isum(t), _mm512_slli_epi32(off, 5));
+        // combine: ad * d * isum
+        let v = _mm512_mul_ps(
+            _mm512_mul_ps(_mm512_set1_ps(a.d), d),
+            _mm512_cvtepi32_ps(is),
+        );
+        add_f(o, v);
     }
 }
 
