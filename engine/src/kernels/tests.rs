@@ -595,3 +595,24 @@ fn amx_is_offered_wherever_the_cpu_advertises_it() {
         has("amx_int8")
     );
 }
+
+/// With nothing asked, the best path is taken, AMX included where it is offered; a path asked
+/// for is taken only where it is offered, and an unknown name is refused.
+#[test]
+fn the_default_path_is_the_best_offered() {
+    use Isa::*;
+    let all = [Scalar, Avx2, Avx512Vnni, Amx];
+    assert_eq!(Isa::select_from(&all, None), Ok(Amx));
+    assert_eq!(Isa::select_from(&all, Some("")), Ok(Amx));
+    assert_eq!(Isa::select_from(&all[..3], None), Ok(Avx512Vnni));
+    assert_eq!(Isa::select_from(&all[..1], None), Ok(Scalar));
+    assert_eq!(Isa::select_from(&all, Some("avx2")), Ok(Avx2));
+    assert_eq!(Isa::select_from(&all, Some("scalar")), Ok(Scalar));
+    let lacks = Isa::select_from(&all[..3], Some("amx")).unwrap_err();
+    assert!(lacks.contains("this CPU lacks it"), "{lacks}");
+    let unknown = Isa::select_from(&all, Some("neon")).unwrap_err();
+    assert!(
+        unknown.contains("use scalar, avx2, avx512 or amx"),
+        "{unknown}"
+    );
+}
