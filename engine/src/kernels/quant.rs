@@ -261,6 +261,14 @@ impl Blocks for Q8K {
 mod tests {
     use super::*;
 
+    /// A fixed sequence of pseudo-random 31-bit numbers.
+    fn numbers(mut seed: u64) -> impl FnMut() -> u32 {
+        move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as u32
+        }
+    }
+
     /// The scale's value is the first of largest magnitude, as llama.cpp's running scan
     /// (`if |v| > amax`) picks it: ties of either sign, zeros of both signs, NaN and
     /// infinities included.
@@ -276,11 +284,7 @@ mod tests {
             }
             (amax, max)
         }
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) as u32
-        };
+        let mut next = numbers(7);
         let specials = [
             0.0,
             -0.0,
@@ -302,7 +306,7 @@ mod tests {
             }
             if case % 50 == 0 {
                 c.iter_mut()
-                    .for_each(|v| *v = if next() % 2 == 0 { 0.0 } else { -0.0 });
+                    .for_each(|v| *v = if next().is_multiple_of(2) { 0.0 } else { -0.0 });
             }
             if case % 50 == 1 {
                 c.iter_mut().for_each(|v| *v = f32::NAN);
@@ -328,11 +332,7 @@ mod tests {
         let builds = Build::available();
         #[cfg(target_arch = "x86_64")]
         assert!(builds.len() > 1, "only {builds:?} here");
-        let mut seed = 11u64;
-        let mut next = move || {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) as u32
-        };
+        let mut next = numbers(11);
         let specials = [
             0.0,
             -0.0,
