@@ -51,7 +51,7 @@ fn round_even(y: f32) -> f32 {
 
 /// Builds of the row quantizers: the same Rust compiled for wider vector units. The code is
 /// integer sums, IEEE products and comparisons in a fixed order, so every build gives the same
-/// bytes ([`tests`] holds them to the baseline build); only the speed differs (the baseline
+/// bytes (the tests hold them to the baseline build); only the speed differs (the baseline
 /// x86-64 target vectorizes none of it, and it was 6% of R1's prefill).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Build {

@@ -4,7 +4,7 @@
 //! 16·sh` (`sl = s & 15`, `sh = s >> 4`), the scaled sum is `T1 + 16·(T2 + T3) + 256·T4` over
 //! the products with B = `ql·sl`, `qh·sl` (unsigned, at most 225) and `ql·sh`, `qh·sh`
 //! (signed, within ±120), four result tiles per 16 tokens; the offset of 32 and the float
-//! step are the AVX-512 kernel's own ([`super::x86_packed::q6k_combine_with`]).
+//! step are the AVX-512 kernel's own (`x86_packed::q6k_combine_with`).
 //!
 //! A record's quant lines are already most of a tile's B operand: line `q` of chunk `c` holds,
 //! for each of 16 rows, four bytes whose low nibbles are values `4q..4q + 4` of sub-block
@@ -20,7 +20,7 @@
 //! two result tiles that stay in their registers for the whole record, gives `C1` and `C2`,
 //! and `C1 + 16 · C2` is the record's scaled integer sum, the `isum` the AVX-512 kernel forms
 //! (integers, exact in any order). The float combination is that kernel's own code
-//! ([`super::x86_packed::q4k_combine`]): the scalar oracle's bits.
+//! (`x86_packed::q4k_combine`): the scalar oracle's bits.
 //!
 //! Tokens beyond the last whole 16 of a tile go to the AVX-512 kernel.
 //!
