@@ -16,7 +16,7 @@
 //! | type | record |
 //! |------|--------|
 //! | Q4_K | `d` f16\[16\], `dmin` f16\[16\], scales u8\[8\]\[16\], mins u8\[8\]\[16\], quant dwords\[32\]\[16\]: 2368 |
-//! | Q6_K | `d` f16\[16\], scales i8\[16\]\[16\], low-bit dwords\[32\]\[16\], high-bit dwords\[16\]\[16\]: 3360 |
+//! | Q6_K | `d` f16\[16\], scales i8\[16\]\[16\], then for each of 16 positions `8·half + i`: low-bit dwords `16·half + i` and `16·half + 8 + i`, high-bit dword `8·half + i` (each \[16\]): 3360 |
 //! | Q4_0 | `d` f16\[16\], quant dwords\[4\]\[16\]: 288 |
 //! | Q4_1 | `d` f16\[16\], `m` f16\[16\], quant dwords\[4\]\[16\]: 320 |
 //! | Q8_0 | `d` f16\[16\], quant dwords\[8\]\[16\] with 128 added (unsigned): 544 |
@@ -24,6 +24,12 @@
 //! Scales stay f16 (widened in the kernel, exactly) and Q4_K's 6-bit scales and mins take a
 //! byte each, so a record is as large as the 16 GGUF blocks it holds (Q4_K: 3% larger), and
 //! decode, which streams every record once per token, reads no more than GGUF's bytes.
+//!
+//! Q6_K's lines are in the order its kernels use them: the two low-bit lines and the one
+//! high-bit line that make up 64 six-bit values of four sub-blocks sit side by side, so a
+//! decode step reads each record front to back, one stream. Kept apart as GGUF keeps them,
+//! the two regions were two streams that the hardware prefetchers of an AMD EPYC (Zen 4)
+//! did not follow: 9.7 GB/s on one core, against 23-27 GB/s in this order.
 //!
 //! The quant dwords are GGUF's own bytes, four at a time, so nibbles and bit planes keep their
 //! places and the kernels split them as the row kernels do. The block's float contribution is
@@ -69,6 +75,17 @@ fn huge_zeroed(len: usize) -> Result<memmap2::MmapMut, String> {
     Ok(map)
 }
 
+/// Byte offset in a Q6_K record of low-bit line `16·half + 8·kk + i` (GGUF's dwords of the
+/// 128 low-bit bytes, four at a time, 16 rows to a line), for `half`, `kk` < 2 and `i` < 8.
+pub(super) const fn q6k_low(half: usize, kk: usize, i: usize) -> usize {
+    288 + 192 * (8 * half + i) + 64 * kk
+}
+
+/// Byte offset in a Q6_K record of high-bit line `8·half + i` (of the 64 high-bit bytes).
+pub(super) const fn q6k_high(half: usize, i: usize) -> usize {
+    288 + 192 * (8 * half + i) + 128
+}
+
 /// Bytes of one record.
 pub const fn record_bytes(t: WType) -> usize {
     match t {
@@ -84,12 +101,15 @@ pub const fn record_bytes(t: WType) -> usize {
 fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
     // A dword at a time (a byte at a time, this was most of a model's load): dword `d` of
     // the source goes to line `d` of the region, in row `i`'s four bytes.
-    let dwords = |rec: &mut [u8], base: usize, src: &[u8], xor: u32| {
-        let lines = rec[base..base + 16 * src.len()].chunks_exact_mut(64);
-        for (line, q) in lines.zip(src.chunks_exact(4)) {
+    let dwords_at = |rec: &mut [u8], at: &dyn Fn(usize) -> usize, src: &[u8], xor: u32| {
+        for (d, q) in src.chunks_exact(4).enumerate() {
             let v = u32::from_ne_bytes([q[0], q[1], q[2], q[3]]) ^ xor;
-            line[4 * i..4 * i + 4].copy_from_slice(&v.to_ne_bytes());
+            let o = at(d) + 4 * i;
+            rec[o..o + 4].copy_from_slice(&v.to_ne_bytes());
         }
+    };
+    let dwords = |rec: &mut [u8], base: usize, src: &[u8], xor: u32| {
+        dwords_at(rec, &|d| base + 64 * d, src, xor);
     };
     match t {
         WType::Q4K => {
@@ -107,8 +127,8 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
             for sb in 0..16 {
                 rec[32 + 16 * sb + i] = b[192 + sb];
             }
-            dwords(rec, 288, &b[0..128], 0);
-            dwords(rec, 2336, &b[128..192], 0);
+            dwords_at(rec, &|d| q6k_low(d / 16, d / 8 % 2, d % 8), &b[0..128], 0);
+            dwords_at(rec, &|d| q6k_high(d / 8, d % 8), &b[128..192], 0);
         }
         WType::Q4_0 => {
             rec[2 * i..2 * i + 2].copy_from_slice(&b[0..2]);
@@ -130,12 +150,15 @@ fn pack_block(t: WType, rec: &mut [u8], i: usize, b: &[u8]) {
 /// byte (Q4_K's twelve bytes of 6-bit scales and mins are packed again the way GGUF packs them,
 /// which uses all 96 bits, so every block comes back as it was).
 fn unpack_block(t: WType, rec: &[u8], i: usize, b: &mut [u8]) {
-    let dwords = |rec: &[u8], base: usize, dst: &mut [u8], xor: u8| {
+    let dwords_at = |rec: &[u8], at: &dyn Fn(usize) -> usize, dst: &mut [u8], xor: u8| {
         for (d, q) in dst.chunks_exact_mut(4).enumerate() {
             for (e, v) in q.iter_mut().enumerate() {
-                *v = rec[base + 64 * d + 4 * i + e] ^ xor;
+                *v = rec[at(d) + 4 * i + e] ^ xor;
             }
         }
+    };
+    let dwords = |rec: &[u8], base: usize, dst: &mut [u8], xor: u8| {
+        dwords_at(rec, &|d| base + 64 * d, dst, xor);
     };
     match t {
         WType::Q4K => {
@@ -158,8 +181,13 @@ fn unpack_block(t: WType, rec: &[u8], i: usize, b: &mut [u8]) {
             for sb in 0..16 {
                 b[192 + sb] = rec[32 + 16 * sb + i];
             }
-            dwords(rec, 288, &mut b[0..128], 0);
-            dwords(rec, 2336, &mut b[128..192], 0);
+            dwords_at(
+                rec,
+                &|d| q6k_low(d / 16, d / 8 % 2, d % 8),
+                &mut b[0..128],
+                0,
+            );
+            dwords_at(rec, &|d| q6k_high(d / 8, d % 8), &mut b[128..192], 0);
         }
         WType::Q4_0 => {
             b[0..2].copy_from_slice(&rec[2 * i..2 * i + 2]);

@@ -448,12 +448,13 @@ fn the_interleaved_layout_gives_the_scalar_bits() {
     let mut rng = Rng(11);
     let paths = packing_paths();
     for t in TYPES {
-        // Rows not a multiple of 16 (a padded group); tokens crossing the 32-token tile, and
-        // 16-token AMX groups: one, an odd count, pairs, each with a rest, and more tokens
-        // than one AMX call takes (a second tile of two).
+        // Rows not a multiple of 16 (a padded group); every tile of up to 9 tokens (the
+        // register kernels of AVX-512 take up to 8 for Q4_K and 3 for Q6_K); tokens
+        // crossing the 32-token tile, and 16-token AMX groups: one, an odd count, pairs, each
+        // with a rest, and more tokens than one AMX call takes (a second tile of two).
         for (rows, k) in [(1, t.block_len()), (37, 512), (48, 3 * 256)] {
             let w = weights(&mut rng, t, rows, k);
-            for tokens in [1, 5, 17, 50, 70, 130] {
+            for tokens in [1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 50, 70, 130] {
                 let x = acts(&mut rng, k * tokens, 3.0);
                 let want = matmul(Isa::Scalar, t, &w, rows, k, &x, 1).unwrap();
                 for threads in [1, 2, 3] {

@@ -28,6 +28,7 @@
 //! The CPU must have AVX-512 F, BW, VNNI and AMX-TILE/INT8, and the process must hold the tile
 //! data permission ([`tiles_granted`]); `recs` must hold whole Q4_K records.
 
+use super::packed::{q6k_high, q6k_low};
 use super::quant::BlockQ8K;
 use super::x86_packed as k512;
 use super::WType;
@@ -377,8 +378,8 @@ pub unsafe fn q6k(
             let (m, h, nib) = (sub / 4, sub / 8, (sub / 4) % 2);
             for r in 4 * (sub % 4)..4 * (sub % 4) + 4 {
                 let (kk, i) = (r / 8, r % 8);
-                let l = _mm512_loadu_si512(rec.add(288 + 64 * (16 * h + 8 * kk + i)).cast());
-                let qh = _mm512_loadu_si512(rec.add(2336 + 64 * (8 * h + i)).cast());
+                let l = _mm512_loadu_si512(rec.add(q6k_low(h, kk, i)).cast());
+                let qh = _mm512_loadu_si512(rec.add(q6k_high(h, i)).cast());
                 let shift = _mm_cvtsi32_si128((2 * kk + 4 * nib) as i32);
                 let q_lo = if nib == 0 {
                     _mm512_and_si512(l, m4)

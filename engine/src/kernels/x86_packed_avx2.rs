@@ -22,7 +22,7 @@
 //! The CPU must have AVX2, FMA and F16C (FMA is never used: products and sums stay separate);
 //! `recs` must hold whole records of the type.
 
-use super::packed::record_bytes;
+use super::packed::{q6k_high, q6k_low, record_bytes};
 use super::quant::{BlockQ8, BlockQ8K};
 use super::WType;
 use std::arch::x86_64::*;
@@ -215,8 +215,8 @@ pub unsafe fn q6k(
                         let sc = twice16(bytes_i(rec.add(32 + 16 * sb + o)));
                         let shift = _mm_cvtsi32_si128((2 * kk + 4 * high) as i32);
                         let w: [__m256i; 4] = simd_array!(_mm256_setzero_si256(); 4, |i| {
-                            let l = ld(rec.add(288 + 64 * (16 * half + 8 * kk + i0 + i) + 32 * h));
-                            let hb = ld(rec.add(2336 + 64 * (8 * half + i0 + i) + 32 * h));
+                            let l = ld(rec.add(q6k_low(half, kk, i0 + i) + 32 * h));
+                            let hb = ld(rec.add(q6k_high(half, i0 + i) + 32 * h));
                             let l = if high == 0 {
                                 l
                             } else {
