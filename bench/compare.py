@@ -54,6 +54,10 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads), IEXEC_LLM_THREADS=str(a.threads))
     bw, _ = ours(a, env, "--bandwidth")
     bw = bw["read_bytes_per_second"]
+    # The int8 multiply-adds per second AVX-512 VNNI gives (None where the CPU lacks it).
+    peak = subprocess.run([a.ours, "--int8-peak"], env=env, capture_output=True, text=True)
+    peak = json.loads(peak.stdout.strip().splitlines()[-1])["int8_macs_per_second"] \
+        if peak.returncode == 0 else None
     mine, ours_rss = ours(a, env, a.model, "--prompt", str(a.prompt), "--gen", str(a.gen))
     long, _ = ours(a, env, a.model, "--prompt", str(a.prompt), "--gen", str(a.long_gen))
     step_bytes = mine["weight_bytes_read_per_step"]
@@ -96,9 +100,20 @@ def main():
         our_steps[b] = r["decode_step_seconds"]
 
     share = lambda tps: tps * step_bytes / bw
+    macs = mine["prefill_macs_per_token"]
     rows = [
         ("read bandwidth (GB/s, this run)", bw / 1e9, None),
         (f"prefill tok/s ({a.prompt}-token prompt)", mine["prefill_tokens_per_second"], ref_pp),
+    ]
+    if peak is not None:
+        # Prefill's multiply-adds per second against what vpdpbusd alone could do: where the
+        # share is near 1, no VNNI kernel can be much faster.
+        rows += [
+            ("int8 VNNI peak (G MAC/s, this run)", peak / 1e9, None),
+            ("  prefill share of it", mine["prefill_tokens_per_second"] * macs / peak,
+             ref_pp * macs / peak),
+        ]
+    rows += [
         (f"decode tok/s ({a.gen} after {a.prompt})", mine["decode_tokens_per_second"], ref_tg),
         ("  share of read bandwidth", share(mine["decode_tokens_per_second"]), share(ref_tg)),
         (f"decode tok/s ({a.long_gen} after {a.prompt})", long["decode_tokens_per_second"],
@@ -116,6 +131,7 @@ def main():
     rows.append(("peak RSS (MB)", ours_rss / 1e6, ref_rss / 1e6))
     print(f"model: {a.model}\nthreads: {a.threads}")
     print(f"weights read per decode step: {step_bytes / 1e6:.1f} MB")
+    print(f"multiply-adds per prompt token: {macs / 1e9:.3f} G")
     print(f"{'':40} {'ours':>10} {'llama.cpp':>10} {'ratio':>7}")
     for name, o, r in rows:
         if r is None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Speed and memory of the app's engine beside llama.cpp, in one run on this machine: the
-# machine's read bandwidth, prefill tokens/s (512-token prompt), decode tokens/s (128 and 2,048
+# machine's read bandwidth and int8 VNNI peak, prefill tokens/s (512-token prompt) and its
+# share of that peak, decode tokens/s (128 and 2,048
 # tokens after the 512-token prompt) and its share of the read bandwidth, the time of one
 # batched decode step of B = 1, 2, 4, 8 sequences (llama-batched-bench beside it), cold start
 # (process start to first token, our hash of the file included), peak RSS, and the ratios

@@ -8,6 +8,9 @@
 //!   [`Model::feed`], then N batched decode steps of B tokens each.
 //! - `iexec-llm-bench --bandwidth`: the machine's read bandwidth (best of 5 passes over 1 GiB,
 //!   one pass split among the threads), to set decode speeds against.
+//! - `iexec-llm-bench --int8-peak`: the int8 multiply-adds per second that AVX-512 VNNI
+//!   (`vpdpbusd`) gives on all the threads at once, to set prefill speeds against (with
+//!   `prefill_macs_per_token` from a model run).
 //! - `--hash`: the file's sha256 first, as the app does before it parses the model, so that
 //!   `first_token_seconds` (process start to the first generated token) is the app's cold start.
 //! - `--logits-of TOKENS.json OUT.f32`: feeds the token ids one at a time (the decode path)
@@ -36,6 +39,7 @@ fn main() -> Result<()> {
         };
         match a.as_str() {
             "--bandwidth" => return bandwidth(),
+            "--int8-peak" => return int8_peak(),
             "--prompt" => n_prompt = num("--prompt")? as usize,
             "--gen" => n_gen = num("--gen")? as usize,
             "--batch" => batch = num("--batch")? as usize,
@@ -81,6 +85,7 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let g = engine::gguf::read(&mut f)?;
     let read_per_token = weight_bytes_read_per_token(&g.content);
+    let macs_per_token = prefill_macs_per_token(&g.content);
     let mut model = Model::load(g, &mut f, n_prompt + n_gen + 1)?;
     let load = t.elapsed().as_secs_f64();
     // Prompt tokens: a fixed pseudo-random sequence inside the vocabulary.
@@ -154,6 +159,7 @@ fn main() -> Result<()> {
             "decode_tokens_per_second": tokens / decode,
             "decode_step_seconds": decode / n_gen.max(1) as f64,
             "weight_bytes_read_per_step": read_per_token,
+            "prefill_macs_per_token": macs_per_token,
             "peak_rss_bytes": engine::memory::peak_rss_bytes(),
         })
     );
@@ -205,6 +211,77 @@ fn weight_bytes_read_per_token(ct: &candle_core::quantized::gguf_file::Content) 
             (t.shape.elem_count() / d.block_size() * d.type_size()) as u64
         })
         .sum()
+}
+
+/// Multiply-adds of a prompt token that is not the last: every matrix of the layers, one
+/// multiply-add per weight (the output matrix is applied to the last token alone, and the
+/// embedding is a lookup).
+fn prefill_macs_per_token(ct: &candle_core::quantized::gguf_file::Content) -> u64 {
+    ct.tensor_infos
+        .iter()
+        .filter(|(name, t)| {
+            t.shape.dims().len() == 2
+                && !matches!(name.as_str(), "token_embd.weight" | "output.weight")
+        })
+        .map(|(_, t)| t.shape.elem_count() as u64)
+        .sum()
+}
+
+/// Int8 multiply-adds per second of AVX-512 VNNI on every thread of the pool at once: each
+/// thread runs 12 independent chains of `vpdpbusd` (64 multiply-adds each) on registers, so
+/// nothing but the instruction's throughput limits it; best of 5.
+fn int8_peak() -> Result<()> {
+    use rayon::prelude::*;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512vnni") {
+        const ITERS: u64 = 1 << 22;
+        let threads = rayon::current_num_threads();
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let sums: Vec<i32> = (0..threads)
+                .into_par_iter()
+                // SAFETY: the CPU has AVX-512 VNNI (and so F), checked above.
+                .map(|i| unsafe { vnni_chains(ITERS, i as i32) })
+                .collect();
+            best = best.min(t.elapsed().as_secs_f64());
+            std::hint::black_box(sums);
+        }
+        let macs = threads as u64 * ITERS * 12 * 64;
+        println!(
+            "{}",
+            serde_json::json!({
+                "threads": threads,
+                "path": "avx512vnni",
+                "int8_macs": macs,
+                "int8_macs_per_second": macs as f64 / best,
+            })
+        );
+        return Ok(());
+    }
+    bail!("this CPU has no AVX-512 VNNI, so no int8 peak is measured")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn vnni_chains(iters: u64, seed: i32) -> i32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (
+        _mm512_set1_epi32(seed | 0x0101),
+        _mm512_set1_epi32(0x0102_0304),
+    );
+    let mut acc = [_mm512_setzero_si512(); 12];
+    for _ in 0..iters {
+        for c in acc.iter_mut() {
+            *c = _mm512_dpbusd_epi32(*c, a, b);
+        }
+        // Keep the compiler from folding the chains into a multiplication.
+        std::arch::asm!("", options(nomem, nostack, preserves_flags));
+    }
+    let s = acc
+        .iter()
+        .fold(_mm512_setzero_si512(), |s, c| _mm512_add_epi32(s, *c));
+    _mm512_reduce_add_epi32(s)
 }
 
 /// Read bandwidth: 1 GiB, touched once, then summed by all threads at once, best of 5. The
